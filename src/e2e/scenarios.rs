@@ -1,0 +1,202 @@
+//! The scenarios: each is a short list of steps, written against the command line of SPEC §2
+//! and the twin layout of SPEC §3, and checked with the real tools inside the machine.
+
+use super::machine::{host_ok, CMD_TIMEOUT};
+use super::{tree, tree_difference, Ctx, HOSTNAME, USER};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const TWIN: &str = "/root/twin";
+
+fn twin(rel: &str) -> String {
+    format!("{TWIN}/{rel}")
+}
+
+/// `init` and `snapshot` inside the machine make the twin of SPEC §3 with real content.
+pub fn snapshot(ctx: &mut Ctx) {
+    ctx.twinsync(&["init", TWIN]);
+    ctx.twinsync(&["snapshot"]);
+    // Right away, before the journal gains lines: a snapshot that changes nothing says so and
+    // makes no commit (so the twin has exactly one commit).
+    let again = ctx.twinsync(&["snapshot"]);
+    if !says_nothing_changed(&again) {
+        ctx.fail(&format!("a second snapshot should say that nothing changed; it printed:\n{again}"));
+    }
+    ctx.check_eq(&["git", "-C", TWIN, "rev-list", "--count", "HEAD"], "1");
+    ctx.check_eq(&["stat", "-c", "%a", TWIN], "700");
+
+    // OS facts.
+    ctx.check_eq(&["cat", &twin("system/hostname")], HOSTNAME);
+    ctx.check_eq(&["cat", &twin("system/os-release")], &ctx.run(&["cat", "/etc/os-release"]));
+
+    // Packages: exactly what dpkg says is installed, and apt's manual marks.
+    let dpkg_txt = twin("system/packages/dpkg.txt");
+    ctx.check_eq(&["cat", &dpkg_txt], &installed_packages(ctx));
+    let git = ctx.run(&["dpkg-query", "-W", "-f=${Version}", "git"]);
+    ctx.check_line(&["cat", &dpkg_txt], &format!("git\t{git}"));
+    ctx.check_eq(
+        &["cat", &twin("system/packages/apt-manual.txt")],
+        &sorted(&ctx.run(&["apt-mark", "showmanual"])),
+    );
+
+    // Services and logs.
+    ctx.check_line(&["cat", &twin("system/services/desired-state.txt")], "cron.service enabled active");
+    ctx.check_contains(&["cat", &twin("system/services/unit-files.txt")], "cron.service");
+    ctx.check_contains(&["cat", &twin("system/services/active-units.txt")], "cron.service");
+    if ctx.file(&twin("system/logs/journal-tail.txt")).trim().is_empty() {
+        ctx.fail("system/logs/journal-tail.txt is empty");
+    }
+
+    // Files: content, metadata as stat sees it, owners as names.
+    ctx.check_eq(&["cat", &twin("filesystem/etc/hostname")], &ctx.file("/etc/hostname"));
+    let metadata = twin("system/files/metadata.txt");
+    for path in ["/etc/hostname", "/etc/apt", "/etc/os-release"] {
+        ctx.check_line(&["cat", &metadata], &metadata_line(ctx, path));
+    }
+    for line in ctx.file(&metadata).lines() {
+        let f: Vec<&str> = line.splitn(5, ' ').collect();
+        let numeric = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+        if f.len() < 5 || numeric(f[2]) || numeric(f[3]) {
+            ctx.fail(&format!(
+                "metadata.txt: owner or group did not resolve to a name (or bad line): {line:?}"
+            ));
+        }
+    }
+
+    // Secrets never enter the twin; the exclusion is listed by reason and path.
+    if ctx.exists(&twin("filesystem/etc/shadow")) {
+        ctx.fail("/etc/shadow was copied into the twin");
+    }
+    ctx.check_line(&["cat", &twin("system/files/excluded.txt")], "secret-path /etc/shadow");
+}
+
+/// A rescue system reads the stopped machine's disk with `--root` and gets the same packages,
+/// services and files as the machine saw of itself, except running state (offline: `unknown`).
+pub fn rescue(ctx: &mut Ctx) {
+    ctx.twinsync(&["init", TWIN]);
+    ctx.twinsync(&["snapshot"]);
+    let tmp = ctx.tmp();
+    let inside = tmp.join("inside-twin");
+    let from = ctx.m.host_path(TWIN);
+    host_ok(&["cp", "-a", from.to_str().unwrap(), inside.to_str().unwrap()], CMD_TIMEOUT);
+    ctx.m.poweroff();
+
+    let (outside, config, state) = (tmp.join("rescue-twin"), tmp.join("config"), tmp.join("state"));
+    let p = |p: &Path| p.to_str().unwrap().to_owned();
+    let (root, outside_s, config, state) = (p(ctx.m.root()), p(&outside), p(&config), p(&state));
+    let home = format!("/home/{USER}");
+    let opts = [
+        "--root", &root, "--twin", &outside_s, "--config", &config, "--state", &state, "--home", &home,
+        "--user", USER,
+    ];
+    ctx.twinsync_outside(&[&opts[..], &["init"]].concat());
+    ctx.twinsync_outside(&[&opts[..], &["snapshot"]].concat());
+
+    let read = |dir: &Path, rel: &str| {
+        std::fs::read_to_string(dir.join(rel))
+            .unwrap_or_else(|e| ctx.fail(&format!("{}/{rel}: {e}", dir.display())))
+    };
+    for rel in ["system/packages/dpkg.txt", "system/packages/apt-manual.txt"] {
+        let (a, b) = (read(&inside, rel), read(&outside, rel));
+        if a != b {
+            ctx.fail(&format!("{rel} differs inside/outside: {}", super::first_difference(&a, &b)));
+        }
+    }
+
+    // The same files under /etc, with the same content and metadata. (Only /etc: the ~/.config
+    // root is /root's inside and ana's outside.)
+    let (a, b) = (tree(&inside.join("filesystem/etc")), tree(&outside.join("filesystem/etc")));
+    if let Some(diff) = tree_difference(&a, &b) {
+        ctx.fail(&format!("filesystem/etc: inside (first) and outside (second) differ: {diff}"));
+    }
+    let etc_lines = |text: String| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.splitn(5, ' ').nth(4).is_some_and(|p| p.starts_with("/etc/")))
+            .map(String::from)
+            .collect()
+    };
+    let rel = "system/files/metadata.txt";
+    let (a, b) = (etc_lines(read(&inside, rel)), etc_lines(read(&outside, rel)));
+    if a != b {
+        ctx.fail(&format!(
+            "{rel} (/etc lines) differs: {}",
+            super::first_difference(&a.join("\n"), &b.join("\n"))
+        ));
+    }
+
+    // Services: the same units and ENABLED words; RUNNING is `unknown` offline. A unit enabled
+    // only at runtime (`enabled-runtime`, links in /run) is not enabled on the stopped disk.
+    let rel = "system/services/desired-state.txt";
+    let (a, b) = (units(ctx, &read(&inside, rel)), units(ctx, &read(&outside, rel)));
+    if a.keys().ne(b.keys()) {
+        let only = |x: &BTreeMap<String, (String, String)>, y: &BTreeMap<String, (String, String)>| {
+            x.keys().filter(|k| !y.contains_key(*k)).cloned().collect::<Vec<_>>().join(" ")
+        };
+        ctx.fail(&format!("{rel}: units only inside: [{}]; only outside: [{}]", only(&a, &b), only(&b, &a)));
+    }
+    for (unit, (enabled, _running)) in &a {
+        let (off_enabled, off_running) = &b[unit];
+        if off_running != "unknown" {
+            ctx.fail(&format!("{rel}: {unit}: RUNNING offline should be `unknown`, is {off_running:?}"));
+        }
+        if enabled != off_enabled && !enabled.ends_with("-runtime") {
+            ctx.fail(&format!("{rel}: {unit}: ENABLED is {enabled:?} inside but {off_enabled:?} outside"));
+        }
+    }
+}
+
+/// The packages dpkg has installed, as dpkg.txt should list them: NAME (NAME:ARCH for a foreign
+/// architecture) TAB VERSION, sorted bytewise.
+fn installed_packages(ctx: &Ctx) -> String {
+    let native = ctx.run(&["dpkg", "--print-architecture"]);
+    let query =
+        ctx.run(&["dpkg-query", "-W", "-f=${db:Status-Status}\t${Package}\t${Architecture}\t${Version}\n"]);
+    let mut lines: Vec<String> = query
+        .lines()
+        .filter_map(|l| match l.split('\t').collect::<Vec<_>>()[..] {
+            ["installed", name, arch, version] if arch == native.trim() || arch == "all" => {
+                Some(format!("{name}\t{version}"))
+            }
+            ["installed", name, arch, version] => Some(format!("{name}:{arch}\t{version}")),
+            _ => None,
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// The metadata.txt line for a path, from `stat` inside: "f 0644 root root /etc/hostname".
+fn metadata_line(ctx: &Ctx, path: &str) -> String {
+    let out = ctx.run(&["stat", "-c", "%F|%a|%U|%G", path]);
+    let f: Vec<&str> = out.trim().split('|').collect();
+    let kind = match f[0] {
+        "directory" => "d",
+        "symbolic link" => "l",
+        _ => "f",
+    };
+    format!("{kind} {:0>4} {} {} {path}", f[1], f[2], f[3])
+}
+
+/// desired-state.txt as UNIT -> (ENABLED, RUNNING); a line that is not three words fails.
+fn units(ctx: &Ctx, text: &str) -> BTreeMap<String, (String, String)> {
+    text.lines()
+        .map(|l| match l.split(' ').collect::<Vec<_>>()[..] {
+            [unit, enabled, running] => (unit.to_string(), (enabled.to_string(), running.to_string())),
+            _ => ctx.fail(&format!("desired-state.txt: not `UNIT ENABLED RUNNING`: {l:?}")),
+        })
+        .collect()
+}
+
+fn sorted(text: &str) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// The product's wording is free; any of these phrases counts as "nothing changed".
+fn says_nothing_changed(output: &str) -> bool {
+    let o = output.to_lowercase();
+    ["nothing changed", "no change", "unchanged", "nothing to commit", "up to date"]
+        .iter()
+        .any(|p| o.contains(p))
+}

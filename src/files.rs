@@ -1,0 +1,388 @@
+//! Config files: the captured folders (`/etc` and `~/.config` by default), with their metadata.
+//!
+//! `collect` walks the folders and reads only; symlinks are recorded as symlinks and never
+//! followed. Every file left out is listed with its reason and path — never its content or hash.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{IsTerminal, Read};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use crate::glob::Excludes;
+use crate::host::Host;
+use crate::secrets;
+use crate::twin::{blob_id, Oid};
+
+/// Why a file was left out of the twin (SPEC §3 `excluded.txt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Reason {
+    SecretPath,
+    Private,
+    SecretContent,
+    Binary,
+    TooLarge,
+    Special,
+    UnsafeName,
+    UserExclude,
+}
+
+impl Reason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Reason::SecretPath => "secret-path",
+            Reason::Private => "private",
+            Reason::SecretContent => "secret-content",
+            Reason::Binary => "binary",
+            Reason::TooLarge => "too-large",
+            Reason::Special => "special",
+            Reason::UnsafeName => "unsafe-name",
+            Reason::UserExclude => "user-exclude",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    File,
+    Link,
+    Dir,
+}
+
+/// One captured file, symlink or folder.
+pub(crate) struct Node {
+    pub(crate) path: String,
+    pub(crate) kind: Kind,
+    pub(crate) mode: u32,
+    pub(crate) owner: String,
+    pub(crate) group: String,
+    /// Blob id of the content (a symlink's target); empty for folders.
+    pub(crate) oid: Oid,
+    /// The content, kept only when the caller asked for it (it differs from the twin).
+    pub(crate) content: Option<Vec<u8>>,
+}
+
+impl Node {
+    /// The `metadata.txt` line without the path: `TYPE MODE OWNER GROUP`.
+    pub(crate) fn meta(&self) -> String {
+        let t = match self.kind {
+            Kind::File => 'f',
+            Kind::Link => 'l',
+            Kind::Dir => 'd',
+        };
+        format!("{t} {:04o} {} {}", self.mode & 0o7777, self.owner, self.group)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Collected {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) excluded: Vec<(Reason, String)>,
+    pub(crate) unreadable: Vec<String>,
+    pub(crate) notes: Vec<String>,
+}
+
+/// The rules that decide what is left out, built once per snapshot.
+pub(crate) struct Rules {
+    home: String,
+    excludes: Excludes,
+    max_size: u64,
+}
+
+impl Rules {
+    pub(crate) fn new(home: &str, excludes: Excludes, max_size: u64) -> Rules {
+        Rules { home: home.to_string(), excludes, max_size }
+    }
+
+    /// The reason a path is left out before anything is read, if any. A `!glob` line of the
+    /// user's exclude file re-includes a path the built-in path rules would leave out.
+    fn by_path(&self, path: &str) -> Option<Reason> {
+        match self.excludes.decide(path) {
+            Some(true) => Some(Reason::UserExclude),
+            Some(false) => None,
+            None if secrets::secret_path(path, &self.home) => Some(Reason::SecretPath),
+            None => None,
+        }
+    }
+
+    fn reincluded(&self, path: &str) -> bool {
+        self.excludes.decide(path) == Some(false)
+    }
+}
+
+/// User and group names of the system being read, from its own `/etc/passwd` and `/etc/group`.
+#[derive(Default)]
+pub(crate) struct Accounts {
+    users: HashMap<u32, String>,
+    groups: HashMap<u32, String>,
+}
+
+impl Accounts {
+    pub(crate) fn read(host: &Host) -> Accounts {
+        let passwd = fs_err::read_to_string(host.path("/etc/passwd")).unwrap_or_default();
+        let group = fs_err::read_to_string(host.path("/etc/group")).unwrap_or_default();
+        Accounts::parse(&passwd, &group)
+    }
+
+    pub(crate) fn parse(passwd: &str, group: &str) -> Accounts {
+        let ids = |text: &str| {
+            let mut map = HashMap::new();
+            for line in text.lines() {
+                let mut it = line.split(':');
+                if let (Some(name), Some(_), Some(id)) = (it.next(), it.next(), it.next()) {
+                    if let Ok(id) = id.parse() {
+                        map.entry(id).or_insert_with(|| name.to_string());
+                    }
+                }
+            }
+            map
+        };
+        Accounts { users: ids(passwd), groups: ids(group) }
+    }
+
+    /// A name, or the number when no name resolves on that system.
+    pub(crate) fn user(&self, uid: u32) -> String {
+        self.users.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
+    }
+
+    pub(crate) fn group(&self, gid: u32) -> String {
+        self.groups.get(&gid).cloned().unwrap_or_else(|| gid.to_string())
+    }
+}
+
+/// Walks the captured folders. `keep(path, oid)` says whether to keep a file's content in
+/// memory (the caller keeps only what it will write into the twin).
+pub(crate) fn collect(
+    host: &Host,
+    roots: &[String],
+    rules: &Rules,
+    accounts: &Accounts,
+    keep: &(dyn Fn(&str, &Oid) -> bool + Sync),
+    progress: bool,
+) -> Collected {
+    let mut res = Collected::default();
+    let progress = progress && std::io::stderr().is_terminal();
+    let mut seen = 0usize;
+    for root in roots {
+        let top = host.path(root);
+        match fs_err::symlink_metadata(&top) {
+            Err(_) => {
+                res.notes.push(format!("files: {root} does not exist; nothing captured there"));
+                continue;
+            }
+            Ok(m) if m.file_type().is_symlink() => {
+                res.notes.push(format!("files: {root} is a symlink; it is recorded, never followed"));
+            }
+            Ok(_) => {}
+        }
+        let walker = walkdir::WalkDir::new(&top).follow_links(false).into_iter();
+        let mut it = walker;
+        loop {
+            let entry = match it.next() {
+                None => break,
+                Some(Ok(e)) => e,
+                Some(Err(e)) => {
+                    let path = e.path().map(|p| p.display().to_string()).unwrap_or_default();
+                    res.unreadable.push(path);
+                    continue;
+                }
+            };
+            seen += 1;
+            if progress && seen.is_multiple_of(1000) {
+                eprint!("\rtwinsync: reading files: {seen}");
+            }
+            let Some(path) = machine_path(host, entry.path()) else {
+                let shown = entry.path().to_string_lossy().replace(['\n', '\r'], "?");
+                res.excluded.push((Reason::UnsafeName, shown));
+                if entry.file_type().is_dir() {
+                    it.skip_current_dir();
+                }
+                continue;
+            };
+            let ft = entry.file_type();
+            // A nested repository (etckeeper keeps /etc/.git) cannot live inside the twin's own.
+            if ft.is_dir() && entry.file_name() == ".git" {
+                res.excluded.push((Reason::UnsafeName, path));
+                it.skip_current_dir();
+                continue;
+            }
+            if let Some(reason) = rules.by_path(&path) {
+                let walk_on = ft.is_dir() && reason == Reason::SecretPath && rules.excludes.has_reincludes();
+                if !walk_on {
+                    res.excluded.push((reason, path));
+                    if ft.is_dir() {
+                        it.skip_current_dir();
+                    }
+                    continue;
+                }
+            }
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(_) => {
+                    res.unreadable.push(path);
+                    continue;
+                }
+            };
+            let mut node = Node {
+                path,
+                kind: Kind::Dir,
+                mode: meta.mode(),
+                owner: accounts.user(meta.uid()),
+                group: accounts.group(meta.gid()),
+                oid: Oid::new(),
+                content: None,
+            };
+            if ft.is_dir() {
+                res.nodes.push(node);
+            } else if ft.is_symlink() {
+                let Ok(target) = fs_err::read_link(entry.path()) else {
+                    res.unreadable.push(node.path);
+                    continue;
+                };
+                let bytes = target.into_os_string().into_encoded_bytes();
+                node.kind = Kind::Link;
+                node.oid = blob_id(&bytes);
+                if keep(&node.path, &node.oid) {
+                    node.content = Some(bytes);
+                }
+                res.nodes.push(node);
+            } else if ft.is_file() {
+                node.kind = Kind::File;
+                if meta.mode() & 0o004 == 0 && !rules.reincluded(&node.path) {
+                    res.excluded.push((Reason::Private, node.path));
+                    continue;
+                }
+                if meta.len() > rules.max_size {
+                    res.excluded.push((Reason::TooLarge, node.path));
+                    continue;
+                }
+                let bytes = match read_limited(entry.path(), rules.max_size) {
+                    Some(b) => b,
+                    None => {
+                        res.unreadable.push(node.path);
+                        continue;
+                    }
+                };
+                if bytes.len() as u64 > rules.max_size {
+                    res.excluded.push((Reason::TooLarge, node.path));
+                    continue;
+                }
+                if bytes.contains(&0) {
+                    res.excluded.push((Reason::Binary, node.path));
+                    continue;
+                }
+                if secrets::secret_content(&bytes).is_some() {
+                    res.excluded.push((Reason::SecretContent, node.path));
+                    continue;
+                }
+                node.oid = blob_id(&bytes);
+                if keep(&node.path, &node.oid) {
+                    node.content = Some(bytes);
+                }
+                res.nodes.push(node);
+            } else if ft.is_fifo() || ft.is_socket() || ft.is_block_device() || ft.is_char_device() {
+                res.excluded.push((Reason::Special, node.path));
+            }
+        }
+    }
+    if progress && seen >= 1000 {
+        eprintln!("\rtwinsync: reading files: {seen}");
+    }
+    res.nodes.sort_by(|a, b| a.path.cmp(&b.path));
+    res.excluded.sort_by(|a, b| a.1.cmp(&b.1));
+    res.excluded.dedup();
+    res
+}
+
+/// Reads at most `limit + 1` bytes: a file that grew past the limit while being read is seen
+/// as too large rather than read whole.
+fn read_limited(path: &std::path::Path, limit: u64) -> Option<Vec<u8>> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut buf = Vec::new();
+    f.take(limit + 1).read_to_end(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// The machine path of a path under the root, or None when the name cannot be kept safely:
+/// not UTF-8, or holding a newline or another control character (it would break the
+/// line-based files of the twin).
+fn machine_path(host: &Host, path: &std::path::Path) -> Option<String> {
+    let rel = path.strip_prefix(host.root()).ok()?;
+    let rel = rel.to_str()?;
+    if rel.chars().any(|c| c.is_control()) {
+        return None;
+    }
+    Some(format!("/{rel}"))
+}
+
+/// Reads `metadata.txt` into PATH → `TYPE MODE OWNER GROUP`; errors carry the line number.
+pub(crate) fn parse_metadata(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut res = BTreeMap::new();
+    for (idx, line) in text.lines().enumerate() {
+        let line_number = idx + 1;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut it = line.splitn(5, ' ');
+        let (Some(t), Some(mode), Some(owner), Some(group), Some(path)) =
+            (it.next(), it.next(), it.next(), it.next(), it.next())
+        else {
+            return Err(format!("metadata.txt:{line_number}: expected `TYPE MODE OWNER GROUP PATH`"));
+        };
+        if !matches!(t, "f" | "l" | "d") {
+            return Err(format!("metadata.txt:{line_number}: TYPE is f, l or d, not '{t}'"));
+        }
+        if mode.len() != 4 || u32::from_str_radix(mode, 8).is_err() {
+            return Err(format!(
+                "metadata.txt:{line_number}: MODE is four octal digits like 0644, not '{mode}'"
+            ));
+        }
+        if !path.starts_with('/') {
+            return Err(format!("metadata.txt:{line_number}: PATH must be absolute, not '{path}'"));
+        }
+        if res.insert(path.to_string(), format!("{t} {mode} {owner} {group}")).is_some() {
+            return Err(format!("metadata.txt:{line_number}: '{path}' is listed twice"));
+        }
+    }
+    Ok(res)
+}
+
+pub(crate) fn render_metadata_map(map: &BTreeMap<String, String>) -> String {
+    map.iter().map(|(p, m)| format!("{m} {p}\n")).collect()
+}
+
+/// `excluded.txt`: `REASON PATH` a line, sorted by path.
+pub(crate) fn render_excluded(excluded: &[(Reason, String)]) -> String {
+    excluded.iter().map(|(r, p)| format!("{} {p}\n", r.as_str())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_resolve_names_and_fall_back_to_numbers() {
+        let acc = Accounts::parse(
+            "root:x:0:0:root:/root:/bin/bash\nana:x:1000:1000::/home/ana:/bin/bash\n",
+            "root:x:0:\nadm:x:4:ana\n",
+        );
+        assert_eq!(acc.user(0), "root");
+        assert_eq!(acc.user(1000), "ana");
+        assert_eq!(acc.user(1234), "1234");
+        assert_eq!(acc.group(4), "adm");
+        assert_eq!(acc.group(1000), "1000");
+    }
+
+    #[test]
+    fn metadata_round_trips_and_rejects_bad_lines() {
+        let text = "d 0755 root root /etc\nf 0644 root root /etc/my file\nl 0777 root root /etc/localtime\n";
+        let map = parse_metadata(text).unwrap();
+        assert_eq!(map["/etc/my file"], "f 0644 root root");
+        assert_eq!(
+            render_metadata_map(&map),
+            "d 0755 root root /etc\nl 0777 root root /etc/localtime\nf 0644 root root /etc/my file\n"
+        );
+        assert!(parse_metadata("x 0644 root root /etc/a\n").unwrap_err().starts_with("metadata.txt:1:"));
+        assert!(parse_metadata("f 644 root root /etc/a\n").unwrap_err().contains("MODE"));
+        assert!(parse_metadata("f 0644 root root etc/a\n").unwrap_err().contains("absolute"));
+        assert!(parse_metadata("f 0644 root\n").unwrap_err().contains("expected"));
+    }
+}

@@ -1,0 +1,244 @@
+//! The one chokepoint to the outside world.
+//!
+//! Nothing outside this module starts a process, and nothing outside it turns a machine path
+//! (`/etc/hosts`, as the machine itself sees it) into a path on this computer (`<root>/etc/hosts`
+//! under `--root`). Every command carries a human summary, runs with `LC_ALL=C` and stdin closed
+//! (or fed from memory), and a failure shows the command, its exit status and its stderr tail.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The system TwinSync reads and changes: `/` or a mounted disk (`--root`).
+pub(crate) struct Host {
+    root: PathBuf,
+}
+
+/// A command to run: the program, its arguments, and what it is for.
+pub(crate) struct Cmd {
+    program: String,
+    args: Vec<OsString>,
+    summary: String,
+    env: Vec<(OsString, OsString)>,
+    env_remove: Vec<OsString>,
+    stdin: Option<Vec<u8>>,
+    ok_codes: Vec<i32>,
+}
+
+/// What a finished command printed.
+pub(crate) struct Output {
+    pub(crate) code: i32,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: Vec<u8>,
+}
+
+impl Output {
+    pub(crate) fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+impl Cmd {
+    /// `summary` completes "failed to …", e.g. "list the installed packages".
+    pub(crate) fn new(program: &str, summary: impl Into<String>) -> Cmd {
+        Cmd {
+            program: program.to_string(),
+            args: Vec::new(),
+            summary: summary.into(),
+            env: Vec::new(),
+            env_remove: Vec::new(),
+            stdin: None,
+            ok_codes: vec![0],
+        }
+    }
+
+    pub(crate) fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
+        self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    pub(crate) fn args<I, S>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    pub(crate) fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
+        self.env.push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        self
+    }
+
+    /// Removes a variable of TwinSync's own environment; a later `env` of the same key wins.
+    pub(crate) fn env_remove(mut self, key: &str) -> Cmd {
+        self.env_remove.push(key.into());
+        self
+    }
+
+    pub(crate) fn stdin(mut self, bytes: Vec<u8>) -> Cmd {
+        self.stdin = Some(bytes);
+        self
+    }
+
+    /// Exit codes that are answers rather than failures (`crontab -l` says 1 for "none").
+    pub(crate) fn ok_codes(mut self, codes: &[i32]) -> Cmd {
+        self.ok_codes = codes.to_vec();
+        self
+    }
+
+    /// The command line as a person would type it, for messages.
+    pub(crate) fn display(&self) -> String {
+        let mut res = self.program.clone();
+        for arg in &self.args {
+            res.push(' ');
+            res.push_str(&shell_quote(&arg.to_string_lossy()));
+        }
+        res
+    }
+}
+
+impl Host {
+    pub(crate) fn new(root: &Path) -> Host {
+        Host { root: root.to_path_buf() }
+    }
+
+    /// True when TwinSync works on the running system itself, not on a mounted disk.
+    pub(crate) fn is_live(&self) -> bool {
+        self.root == Path::new("/")
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Maps a machine path (absolute, as the machine sees it) onto this computer.
+    pub(crate) fn path(&self, machine_path: &str) -> PathBuf {
+        let rel = machine_path.trim_start_matches('/');
+        if rel.is_empty() {
+            return self.root.clone();
+        }
+        self.root.join(rel)
+    }
+
+    /// systemd is the running init of the machine: only then do start and stop mean anything.
+    pub(crate) fn systemd_running(&self) -> bool {
+        self.is_live() && Path::new("/run/systemd/system").is_dir()
+    }
+
+    /// Whether `program` can be found on PATH.
+    pub(crate) fn has_program(&self, program: &str) -> bool {
+        find_program(program).is_some()
+    }
+
+    /// Runs a command to completion and captures what it printed. A status outside the
+    /// command's ok codes is an error that shows the command, the status and the stderr tail.
+    pub(crate) fn run(&self, cmd: &Cmd) -> Result<Output> {
+        let Some(program) = find_program(&cmd.program) else {
+            return Err(Error::tool_missing(&cmd.program, &cmd.summary));
+        };
+        let sh = xshell::Shell::new().map_err(|e| Error::spawn(&cmd.summary, &cmd.display(), e))?;
+        let mut x =
+            sh.cmd(program).args(&cmd.args).env("LC_ALL", "C").env_remove("LANGUAGE").quiet().ignore_status();
+        for k in &cmd.env_remove {
+            x = x.env_remove(k);
+        }
+        for (k, v) in &cmd.env {
+            x = x.env(k, v);
+        }
+        if let Some(bytes) = &cmd.stdin {
+            x = x.stdin(bytes);
+        }
+        let out = x.output().map_err(|e| Error::spawn(&cmd.summary, &cmd.display(), e))?;
+        let code = out.status.code().unwrap_or(-1);
+        if !cmd.ok_codes.contains(&code) {
+            let status = match out.status.code() {
+                Some(c) => format!("exit status {c}"),
+                None => "killed by a signal".to_string(),
+            };
+            return Err(Error::command(&cmd.summary, &cmd.display(), &status, &out.stderr));
+        }
+        Ok(Output { code, stdout: out.stdout, stderr: out.stderr })
+    }
+}
+
+/// The effective user id of this process (the owner of `/proc/self`).
+pub(crate) fn euid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+}
+
+fn find_program(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
+
+fn shell_quote(arg: &str) -> String {
+    let plain =
+        !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@+%^".contains(&b));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_paths_map_onto_the_root() {
+        let host = Host::new(Path::new("/mnt"));
+        assert_eq!(host.path("/etc/hosts"), PathBuf::from("/mnt/etc/hosts"));
+        assert_eq!(host.path("/"), PathBuf::from("/mnt"));
+        assert!(!host.is_live());
+        let live = Host::new(Path::new("/"));
+        assert_eq!(live.path("/etc/hosts"), PathBuf::from("/etc/hosts"));
+        assert!(live.is_live());
+    }
+
+    #[test]
+    fn failing_command_reports_command_status_and_stderr() {
+        let host = Host::new(Path::new("/"));
+        let cmd = Cmd::new("sh", "test a failure").args(["-c", "echo oops >&2; exit 3", "x y"]);
+        let err = host.run(&cmd).err().expect("must fail");
+        let text = err.to_string();
+        assert!(text.contains("failed to test a failure"), "{text}");
+        assert!(text.contains("command: sh -c 'echo oops >&2; exit 3' 'x y'"), "{text}");
+        assert!(text.contains("exit status 3") && text.contains("oops"), "{text}");
+    }
+
+    #[test]
+    fn ok_codes_stdin_and_locale() {
+        let host = Host::new(Path::new("/"));
+        let out = host
+            .run(
+                &Cmd::new("sh", "t")
+                    .args(["-c", "cat; echo $LC_ALL; exit 1"])
+                    .stdin(b"in\n".to_vec())
+                    .ok_codes(&[0, 1]),
+            )
+            .unwrap();
+        assert_eq!(out.code, 1);
+        assert_eq!(out.stdout_text(), "in\nC\n");
+    }
+
+    #[test]
+    fn missing_program_is_a_clear_error() {
+        let host = Host::new(Path::new("/"));
+        let err = host.run(&Cmd::new("no-such-program-twinsync", "do a thing")).err().unwrap();
+        assert!(err.is_tool_missing());
+        assert!(err.to_string().contains("`no-such-program-twinsync` is not installed"));
+    }
+}

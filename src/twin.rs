@@ -1,0 +1,414 @@
+//! The twin repository: its layout on disk and the git plumbing TwinSync uses on it.
+//!
+//! Nothing outside this module speaks git. Every git command runs with the user's global and
+//! system git config switched off (commits never depend on them), with TwinSync naming the author
+//! itself, and with the twin marked safe so that root may work in a twin owned by the user.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::host::{Cmd, Host};
+
+pub(crate) const BASELINE_REF: &str = "refs/twinsync/baseline";
+
+/// A git object id in hex.
+pub(crate) type Oid = String;
+
+/// The twin repository.
+pub(crate) struct Twin {
+    dir: PathBuf,
+    author: Identity,
+}
+
+/// Who TwinSync commits as: the invoking user at the device.
+#[derive(Clone)]
+pub(crate) struct Identity {
+    pub(crate) name: String,
+    pub(crate) email: String,
+}
+
+/// What a tree holds at one path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) link: bool,
+    pub(crate) oid: Oid,
+}
+
+/// The git blob id of some bytes: what `git hash-object` would say, without a process.
+pub(crate) fn blob_id(bytes: &[u8]) -> Oid {
+    let mut h = sha1_smol::Sha1::new();
+    h.update(format!("blob {}\0", bytes.len()).as_bytes());
+    h.update(bytes);
+    h.digest().to_string()
+}
+
+pub(crate) fn is_repo(dir: &Path) -> bool {
+    dir.join(".git").exists()
+}
+
+impl Twin {
+    pub(crate) fn open(dir: &Path, author: Identity) -> Result<Twin> {
+        if !is_repo(dir) {
+            return Err(Error::failed(format!(
+                "{} is not a twin repository (no .git): run `twinsync init {}`",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        Ok(Twin { dir: dir.to_path_buf(), author })
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates a new twin: mode 0700, `git init`, the generated README and .gitignore, and a
+    /// first commit holding them.
+    pub(crate) fn create(host: &Host, dir: &Path, author: Identity, device: &str) -> Result<Twin> {
+        fs_err::create_dir_all(dir)?;
+        fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        let twin = Twin { dir: dir.to_path_buf(), author };
+        host.run(&twin.git("create the twin repository").args(["init", "--quiet", "--initial-branch=main"]))?;
+        twin.protect()?;
+        fs_err::write(dir.join("README.md"), readme(device))?;
+        fs_err::write(dir.join(".gitignore"), GITIGNORE)?;
+        let paths = vec!["README.md".to_string(), ".gitignore".to_string()];
+        twin.commit_paths(host, &paths, &format!("twinsync: new twin of {device}"))?;
+        Ok(twin)
+    }
+
+    /// Settings an adopted clone needs too: the twin stays private, and no attribute in the
+    /// captured files (an /etc/.gitattributes) may change what git stores.
+    pub(crate) fn protect(&self) -> Result<()> {
+        fs_err::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))?;
+        let info = self.dir.join(".git/info");
+        fs_err::create_dir_all(&info)?;
+        fs_err::write(
+            info.join("attributes"),
+            "* -text -filter -ident -working-tree-encoding -export-subst\n",
+        )?;
+        Ok(())
+    }
+
+    /// A git command on this twin.
+    pub(crate) fn git(&self, summary: &str) -> Cmd {
+        let safe = self.dir.to_string_lossy().into_owned();
+        Cmd::new("git", summary)
+            .arg("-C")
+            .arg(&self.dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_COUNT", "4")
+            .env("GIT_CONFIG_KEY_0", "safe.directory")
+            .env("GIT_CONFIG_VALUE_0", safe)
+            .env("GIT_CONFIG_KEY_1", "core.autocrlf")
+            .env("GIT_CONFIG_VALUE_1", "false")
+            .env("GIT_CONFIG_KEY_2", "core.symlinks")
+            .env("GIT_CONFIG_VALUE_2", "true")
+            .env("GIT_CONFIG_KEY_3", "core.quotePath")
+            .env("GIT_CONFIG_VALUE_3", "false")
+            .env("GIT_AUTHOR_NAME", &self.author.name)
+            .env("GIT_AUTHOR_EMAIL", &self.author.email)
+            .env("GIT_COMMITTER_NAME", &self.author.name)
+            .env("GIT_COMMITTER_EMAIL", &self.author.email)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            // A person's GIT_DIR or GIT_INDEX_FILE must not redirect TwinSync's git commands.
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_WORK_TREE")
+    }
+
+    /// The commit a ref points at, if it exists.
+    pub(crate) fn resolve(&self, host: &Host, rev: &str) -> Result<Option<Oid>> {
+        let out = host.run(
+            &self
+                .git("read a git ref")
+                .args(["rev-parse", "--quiet", "--verify", "--end-of-options"])
+                .arg(format!("{rev}^{{commit}}"))
+                .ok_codes(&[0, 1]),
+        )?;
+        let text = out.stdout_text();
+        Ok(if out.code == 0 { Some(text.trim().to_string()) } else { None })
+    }
+
+    pub(crate) fn head(&self, host: &Host) -> Result<Option<Oid>> {
+        self.resolve(host, "HEAD")
+    }
+
+    pub(crate) fn baseline(&self, host: &Host) -> Result<Option<Oid>> {
+        self.resolve(host, BASELINE_REF)
+    }
+
+    /// Every file and symlink of a commit's tree, under the given folders.
+    pub(crate) fn ls_tree(&self, host: &Host, rev: &str, under: &[&str]) -> Result<BTreeMap<String, Entry>> {
+        let out = host.run(
+            &self
+                .git("list the files of a snapshot")
+                .args(["ls-tree", "-r", "-z", "--full-tree", rev, "--"])
+                .args(under),
+        )?;
+        Ok(parse_ls_tree(&out.stdout))
+    }
+
+    /// The contents of several files of a commit, by path; missing paths are left out.
+    pub(crate) fn read_files(
+        &self,
+        host: &Host,
+        rev: &str,
+        paths: &[&str],
+    ) -> Result<BTreeMap<String, Vec<u8>>> {
+        let mut input = String::new();
+        for p in paths {
+            input.push_str(&format!("{rev}:{p}\n"));
+        }
+        let out = host.run(
+            &self.git("read files of a snapshot").args(["cat-file", "--batch"]).stdin(input.into_bytes()),
+        )?;
+        Ok(parse_cat_file_batch(&out.stdout, paths))
+    }
+
+    /// Writes blobs into the object database (for a tree TwinSync builds itself).
+    pub(crate) fn write_blobs(&self, host: &Host, blobs: &[&[u8]]) -> Result<()> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let tmp = self.dir.join(".git/twinsync-blobs");
+        let _ = fs_err::remove_dir_all(&tmp);
+        fs_err::create_dir_all(&tmp)?;
+        let mut list = String::new();
+        for (i, b) in blobs.iter().enumerate() {
+            let p = tmp.join(i.to_string());
+            fs_err::write(&p, b)?;
+            list.push_str(&p.to_string_lossy());
+            list.push('\n');
+        }
+        let res = host.run(
+            &self
+                .git("store file contents in the twin")
+                .args(["hash-object", "-w", "--no-filters", "--stdin-paths"])
+                .stdin(list.into_bytes()),
+        );
+        let _ = fs_err::remove_dir_all(&tmp);
+        res.map(|_| ())
+    }
+
+    /// Commits exactly `paths` as they are in the working tree (added, changed or deleted),
+    /// on top of HEAD, leaving everything else — a person's staged or unstaged edits — alone.
+    /// Returns the new commit.
+    pub(crate) fn commit_paths(&self, host: &Host, paths: &[String], message: &str) -> Result<Oid> {
+        let head = self.head(host)?;
+        let index = self.dir.join(".git/twinsync-index");
+        let _ = fs_err::remove_file(&index);
+        let with_index = |cmd: Cmd| cmd.env("GIT_INDEX_FILE", &index);
+        let res = (|| {
+            match &head {
+                Some(h) => {
+                    host.run(&with_index(self.git("prepare a commit").args(["read-tree", h.as_str()])))?
+                }
+                None => host.run(&with_index(self.git("prepare a commit").args(["read-tree", "--empty"])))?,
+            };
+            self.update_index_paths(host, Some(&index), paths)?;
+            let tree = host.run(&with_index(self.git("write the snapshot tree").arg("write-tree")))?;
+            let tree = tree.stdout_text().trim().to_string();
+            self.commit_tree(host, &tree, head.as_deref(), message)
+        })();
+        let _ = fs_err::remove_file(&index);
+        let commit = res?;
+        let mut update = self.git("move the twin's branch to the snapshot").args([
+            "update-ref",
+            "-m",
+            message,
+            "HEAD",
+            &commit,
+        ]);
+        if let Some(h) = &head {
+            update = update.arg(h);
+        }
+        host.run(&update)?;
+        // The real index learns the same paths, so `git status` does not show them as changed.
+        self.update_index_paths(host, None, paths)?;
+        Ok(commit)
+    }
+
+    fn update_index_paths(&self, host: &Host, index: Option<&Path>, paths: &[String]) -> Result<()> {
+        let mut input = Vec::new();
+        for p in paths {
+            input.extend_from_slice(p.as_bytes());
+            input.push(0);
+        }
+        let mut cmd = self
+            .git("record the snapshot's files")
+            .args(["update-index", "--add", "--remove", "--ignore-skip-worktree-entries", "-z", "--stdin"])
+            .stdin(input);
+        if let Some(index) = index {
+            cmd = cmd.env("GIT_INDEX_FILE", index);
+        }
+        host.run(&cmd)?;
+        Ok(())
+    }
+
+    /// Builds a tree from commit `base` with some paths replaced (`Some`) or removed (`None`).
+    /// The blobs must already be in the object database.
+    pub(crate) fn tree_with(
+        &self,
+        host: &Host,
+        base: &str,
+        changes: &[(String, Option<Entry>)],
+    ) -> Result<Oid> {
+        let index = self.dir.join(".git/twinsync-index-baseline");
+        let _ = fs_err::remove_file(&index);
+        let with_index = |cmd: Cmd| cmd.env("GIT_INDEX_FILE", &index);
+        let res = (|| {
+            host.run(&with_index(self.git("prepare the baseline").args(["read-tree", base])))?;
+            let mut input = Vec::new();
+            for (path, entry) in changes {
+                let line = match entry {
+                    Some(e) => format!("{} {}\t{}", if e.link { "120000" } else { "100644" }, e.oid, path),
+                    None => format!("0 {}\t{}", "0".repeat(40), path),
+                };
+                input.extend_from_slice(line.as_bytes());
+                input.push(0);
+            }
+            host.run(&with_index(
+                self.git("record the baseline").args(["update-index", "-z", "--index-info"]).stdin(input),
+            ))?;
+            let tree = host.run(&with_index(self.git("write the baseline tree").arg("write-tree")))?;
+            Ok(tree.stdout_text().trim().to_string())
+        })();
+        let _ = fs_err::remove_file(&index);
+        res
+    }
+
+    pub(crate) fn tree_of(&self, host: &Host, commit: &str) -> Result<Oid> {
+        let out = host.run(&self.git("read a snapshot's tree").args([
+            "rev-parse",
+            "--verify",
+            &format!("{commit}^{{tree}}"),
+        ]))?;
+        Ok(out.stdout_text().trim().to_string())
+    }
+
+    pub(crate) fn commit_tree(
+        &self,
+        host: &Host,
+        tree: &str,
+        parent: Option<&str>,
+        message: &str,
+    ) -> Result<Oid> {
+        let mut cmd = self.git("write the snapshot commit").args(["commit-tree", tree]);
+        if let Some(p) = parent {
+            cmd = cmd.args(["-p", p]);
+        }
+        let out = host.run(&cmd.stdin(message.as_bytes().to_vec()))?;
+        Ok(out.stdout_text().trim().to_string())
+    }
+
+    pub(crate) fn set_ref(&self, host: &Host, name: &str, commit: &str, message: &str) -> Result<()> {
+        host.run(&self.git("move a twinsync ref").args(["update-ref", "-m", message, name, commit]))?;
+        Ok(())
+    }
+}
+
+fn parse_ls_tree(out: &[u8]) -> BTreeMap<String, Entry> {
+    let mut res = BTreeMap::new();
+    for rec in out.split(|&b| b == 0) {
+        let Ok(rec) = std::str::from_utf8(rec) else { continue };
+        let Some((meta, path)) = rec.split_once('\t') else { continue };
+        let mut it = meta.split(' ');
+        let (Some(mode), Some(kind), Some(oid)) = (it.next(), it.next(), it.next()) else { continue };
+        if kind != "blob" {
+            continue;
+        }
+        res.insert(path.to_string(), Entry { link: mode == "120000", oid: oid.to_string() });
+    }
+    res
+}
+
+fn parse_cat_file_batch(out: &[u8], paths: &[&str]) -> BTreeMap<String, Vec<u8>> {
+    let mut res = BTreeMap::new();
+    let mut rest = out;
+    for path in paths {
+        let Some(nl) = rest.iter().position(|&b| b == b'\n') else { break };
+        let header = String::from_utf8_lossy(&rest[..nl]).into_owned();
+        rest = &rest[nl + 1..];
+        if header.ends_with(" missing") {
+            continue;
+        }
+        let size: usize = header.rsplit(' ').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        if rest.len() < size {
+            break;
+        }
+        res.insert(path.to_string(), rest[..size].to_vec());
+        rest = &rest[size..];
+        if rest.first() == Some(&b'\n') {
+            rest = &rest[1..];
+        }
+    }
+    res
+}
+
+const GITIGNORE: &str =
+    "# Plans are local to this machine and this moment: they are not shared.\nplans/plan-*.txt\n";
+
+fn readme(device: &str) -> String {
+    format!(
+        "# Twin of `{device}`
+
+This repository is a **twin** of the Linux machine `{device}`, kept by
+[TwinSync](https://github.com/). Every commit is a snapshot of the machine, or a change a person
+proposes for it. Secrets never enter it: files that look secret are left out and listed by path
+in `system/files/excluded.txt`.
+
+## Layout
+
+| path | what it holds |
+|---|---|
+| `filesystem/<absolute path>` | the machine's config files (`/etc`, `~/.config`), symlinks as symlinks |
+| `system/files/metadata.txt` | `TYPE MODE OWNER GROUP PATH` of every captured file, folder and symlink |
+| `system/files/excluded.txt` | `REASON PATH` of every file left out (secret, private, binary, too large, …) |
+| `system/packages/dpkg.txt` | installed packages, `NAME<TAB>VERSION`; a line of just `NAME` means any version |
+| `system/packages/apt-manual.txt` | packages installed on purpose (`apt-mark showmanual`) |
+| `system/services/desired-state.txt` | `UNIT ENABLED RUNNING`, e.g. `cron.service enabled active` |
+| `system/services/unit-files.txt`, `active-units.txt` | systemd's own listings, for reading |
+| `system/startup/user-crontab.txt` | the user's crontab |
+| `system/logs/journal-tail.txt` | the last journal lines, secrets redacted, for reading |
+| `system/uname.txt`, `system/os-release`, `system/hostname` | what the machine is |
+| `system/notes.txt` | what could not be collected, and why |
+
+## Proposing a change
+
+Edit the files above and commit: change a config file under `filesystem/`, its mode or owner in
+`metadata.txt`, add or drop a line in `dpkg.txt`, change a word in `desired-state.txt`, edit the
+crontab. Nothing happens to the machine until its owner runs `twinsync plan`, reads the plan
+and says yes to `twinsync apply`. A snapshot never undoes a change waiting here.
+"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_id_matches_git() {
+        // `printf 'hello\n' | git hash-object --stdin`
+        assert_eq!(blob_id(b"hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
+        assert_eq!(blob_id(b""), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+    }
+
+    #[test]
+    fn parses_ls_tree_and_cat_file() {
+        let ls = b"100644 blob aaaa\tfilesystem/etc/hosts\x00120000 blob bbbb\tfilesystem/etc/localtime\x00160000 commit cccc\tsub\x00";
+        let map = parse_ls_tree(ls);
+        assert_eq!(map.len(), 2);
+        assert!(map["filesystem/etc/localtime"].link);
+        assert_eq!(map["filesystem/etc/hosts"].oid, "aaaa");
+        let batch = b"aaaa blob 3\nabc\nHEAD:x missing\nbbbb blob 0\n\n";
+        let files = parse_cat_file_batch(batch, &["a", "x", "b"]);
+        assert_eq!(files["a"], b"abc");
+        assert!(!files.contains_key("x"));
+        assert_eq!(files["b"], b"");
+    }
+}
