@@ -16,7 +16,7 @@
 //!   documentation examples live. `redact_line` redacts everywhere: it only blanks text out.
 //! - A value that is not a value is exempt: empty, `""`, `''`, none, null, nil, `~`, `-`,
 //!   true, false, yes, no, on, off, undef, undefined, only `*`s, a reference (`$VAR`, `${VAR}`,
-//!   `$(cmd)`, `%(name)s`, `%{macro}`, `{{ var }}`, `{% ... %}`), a `<...>` prompt, and an
+//!   `$(cmd)`, `%(name)s`, `%{macro}`, `{{ var }}`, `{% ... %}`, `{name}`), a `<...>` prompt, and an
 //!   unquoted value opening a structure (`{`, `[`, `(`, YAML `|`/`>`) or a comment (`#`).
 //!   `changeme`, `password` and the like are *not* exempt: a default that works is a
 //!   password, and publishing that a machine still uses it is a leak.
@@ -464,11 +464,11 @@ fn assignment_at(line: &[u8], i: usize) -> Option<Range<usize>> {
     let op = line[i];
     let prev = if i > 0 { line[i - 1] } else { b' ' };
     let next = line.get(i + 1).copied().unwrap_or(b' ');
-    // Comparisons (`==`, `!=`, `<=`, `=~`) and paths (`::`) are not assignments; `:=` is
-    // handled at its `=`.
+    // Comparisons (`==`, `!=`, `<=`, `=~`), paths (`::`) and shell expansions (`${X:-y}`,
+    // `${X:+y}`, `${X:?y}`) are not assignments; `:=` is handled at its `=`.
     let not_assignment = match op {
         b'=' => matches!(prev, b'=' | b'!' | b'<' | b'>') || matches!(next, b'=' | b'~'),
-        _ => prev == b':' || matches!(next, b':' | b'='),
+        _ => prev == b':' || matches!(next, b':' | b'=' | b'-' | b'+' | b'?'),
     };
     if not_assignment {
         return None;
@@ -496,7 +496,9 @@ fn assignment_at(line: &[u8], i: usize) -> Option<Range<usize>> {
     if benign || !credential_key(key) {
         return None;
     }
-    // The value: quoted up to the closing quote, else up to a blank or separator.
+    // The value: quoted up to the closing quote, else up to a blank or separator. A quote
+    // that is not closed on the line is the end of a string the key was inside, as in
+    // `read -p "Password: " pw`, so there is no value.
     let mut v = i + 1;
     while v < line.len() && is_blank(line[v]) {
         v += 1;
@@ -504,7 +506,7 @@ fn assignment_at(line: &[u8], i: usize) -> Option<Range<usize>> {
     let value = match line.get(v) {
         Some(&q) if is_quote(q) => {
             let start = v + 1;
-            let len = line[start..].iter().position(|&b| b == q).unwrap_or(line.len() - start);
+            let len = line[start..].iter().position(|&b| b == q)?;
             start..start + len
         }
         Some(b'{' | b'[' | b'(' | b'|' | b'>' | b'#') | None => return None,
@@ -581,7 +583,7 @@ fn is_placeholder(value: &[u8]) -> bool {
     ];
     let reference = match value {
         [b'$', c, ..] => c.is_ascii_alphabetic() || matches!(c, b'_' | b'{' | b'('),
-        [b'%', b'(' | b'{', ..] | [b'{', b'{' | b'%', ..] | [b'<', ..] => true,
+        [b'%', b'(' | b'{', ..] | [b'{', b'{' | b'%', ..] | [b'{', .., b'}'] | [b'<', ..] => true,
         _ => false,
     };
     value.is_empty()
@@ -894,6 +896,8 @@ mod tests {
             "url = https://user:$TOKEN@example.org/x.git",
             "url = https://user:${TOKEN}@example.org/x.git",
             "url = https://user:@example.org/",
+            "proxy_url = 'http://{}:{}@{}:{}/'",
+            "index = https://key:{password}@pkg.example/simple/",
             "url = https://user@example.org/",
             "url = http://[::1]:8080/path@x",
             "disk-0123456789abcdef0123456789abcdef0123",
@@ -905,6 +909,10 @@ mod tests {
             "-----BEGIN PUBLIC KEY-----",
             "-----BEGIN PGP PUBLIC KEY BLOCK-----",
             "Reject-Type: password",
+            "read -p \"Password: \" pw",
+            "print \"Password: \";",
+            "wget ${PRIVATEKEY:+\"$PRIVATEKEY\"} -O x",
+            "echo ${DB_PASSWORD:-}",
             "secret = pass:insta # can be used for both client and server side",
             "challengePassword\t\t= A challenge password",
             "MAIN_TLS_PRIVATEKEY = CONFDIR/exim.key",
