@@ -42,6 +42,10 @@ enum Tok {
 /// A compiled path glob; see the module documentation for the syntax.
 #[derive(Debug, Clone)]
 pub(crate) struct Glob {
+    /// The leading literal segments as a path (`/etc/ssh`), so that most paths are rejected
+    /// by one string comparison; empty when the pattern starts with a wildcard.
+    prefix: String,
+    /// The segments after the prefix.
     segs: Vec<Seg>,
 }
 
@@ -80,15 +84,38 @@ impl Glob {
         if below {
             segs.push(Seg::AnySegments);
         }
-        Ok(Glob { segs })
+        let literal = segs.iter().take_while(|s| matches!(s, Seg::Exact(_))).count();
+        let mut prefix = String::new();
+        for seg in segs.drain(..literal) {
+            if let Seg::Exact(text) = seg {
+                prefix.push('/');
+                prefix.push_str(&text);
+            }
+        }
+        Ok(Glob { prefix, segs })
     }
 
     /// Whether the absolute `path` matches; a relative path never does.
     pub(crate) fn matches(&self, path: &str) -> bool {
-        let Some(rest) = path.strip_prefix('/') else {
+        if !path.starts_with('/') {
+            return false;
+        }
+        // `rest` is what follows the literal prefix, without its leading and trailing `/`.
+        let Some(rest) = path.strip_prefix(self.prefix.as_str()) else {
+            return false;
+        };
+        let Some(rest) = rest.strip_prefix('/').or(rest.is_empty().then_some("")) else {
             return false;
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
+        // A pattern ending in a one-segment piece must match the file name: check that first,
+        // as it rejects most paths for name patterns such as `*.keytab`.
+        if let Some(last) = self.segs.last().filter(|s| **s != Seg::AnySegments) {
+            let name = rest.rsplit('/').next().unwrap_or(rest);
+            if rest.is_empty() || !last.matches(name) {
+                return false;
+            }
+        }
         // Positions are byte offsets of the next path segment in `rest`; None is the end.
         let mut pos = if rest.is_empty() { None } else { Some(0) };
         let mut p = 0;
@@ -156,13 +183,20 @@ fn match_tokens(toks: &[Tok], s: &str) -> bool {
             let mut chars = s.chars();
             chars.next().is_some() && match_tokens(rest, chars.as_str())
         }
-        Tok::Star => {
-            rest.is_empty()
-                || s.char_indices()
-                    .map(|(i, _)| i)
-                    .chain(std::iter::once(s.len()))
-                    .any(|i| match_tokens(rest, &s[i..]))
-        }
+        Tok::Star => match rest.split_first() {
+            None => true,
+            // A star before a literal can only end where that literal occurs (overlapping
+            // occurrences included: `*aa` must match `aaa`); `*.ext` is just a suffix test.
+            Some((Tok::Lit(lit), [])) => s.ends_with(lit.as_str()),
+            Some((Tok::Lit(lit), after)) => s
+                .char_indices()
+                .any(|(i, _)| s[i..].starts_with(lit.as_str()) && match_tokens(after, &s[i + lit.len()..])),
+            Some(_) => s
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain(std::iter::once(s.len()))
+                .any(|i| match_tokens(rest, &s[i..])),
+        },
         Tok::Alt(alts) => {
             alts.iter().any(|a| s.strip_prefix(a.as_str()).is_some_and(|r| match_tokens(rest, r)))
         }
@@ -286,6 +320,8 @@ mod tests {
         assert!(glob("/etc/hosts").matches("/etc/hosts"));
         assert!(!glob("/etc/hosts").matches("/etc/hosts.allow"));
         assert!(!glob("/etc/hosts").matches("etc/hosts"));
+        assert!(!glob("*").matches("hosts"));
+        assert!(!glob("/etc/ssh/*").matches("/etc/sshd/x"));
         assert!(glob("/etc/host?").matches("/etc/hosts"));
         assert!(!glob("/etc/host?").matches("/etc/host/"));
         assert!(glob("/etc/h?st?").matches("/etc/hést!"));
@@ -294,6 +330,11 @@ mod tests {
         assert!(glob("/etc/*").matches("/etc/a b"));
         assert!(glob("/etc/a*b*c").matches("/etc/aXbYbZc"));
         assert!(!glob("/etc/a*b*c").matches("/etc/aXbYbZ"));
+        assert!(glob("/etc/*aa").matches("/etc/aaa"), "overlapping literal after *");
+        assert!(glob("/etc/*é?").matches("/etc/éé!"));
+        assert!(glob("/etc/*?x").matches("/etc/éx"));
+        assert!(!glob("/etc/*?x").matches("/etc/x"));
+        assert!(glob("/etc/*{a,b}c").matches("/etc/xbc"));
     }
 
     #[test]

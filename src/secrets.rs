@@ -61,7 +61,7 @@ const SECRET_PATH_RULES: &[&str] = &[
     "/etc/credstore.encrypted/**",
     "/etc/cryptsetup-keys.d/**",
     "*.keytab",
-    "private-keys-v1.d/",
+    "~/.config/**/private-keys-v1.d/**",
     "id_{rsa,dsa,ecdsa,ed25519,ecdsa_sk,ed25519_sk,xmss}",
     // Network, VPN and dial-up secrets.
     "/etc/NetworkManager/system-connections/**",
@@ -273,6 +273,7 @@ const SHAPES: &[Shape] = &[
     shape(b"npm_", alnum, 36, ANY, "npm token"),
     shape(b"pypi-AgEIcHlwaS5vcmc", token, 16, ANY, "pypi token"),
     shape(b"hf_", alnum, 34, ANY, "hugging face token"),
+    shape(b"grub.pbkdf2.", crypt_char, 64, ANY, "password hash"),
 ];
 
 const fn shape(
@@ -325,6 +326,9 @@ fn upper_digit(b: u8) -> bool {
 }
 fn digit(b: u8) -> bool {
     b.is_ascii_digit()
+}
+fn crypt_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'$' | b'=' | b',' | b'+')
 }
 fn url_path(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'/' || b == b'_'
@@ -384,6 +388,7 @@ fn hit_at(line: &[u8], i: usize, assignments: bool) -> Option<(&'static str, Ran
     }
     match b {
         b'-' => private_key_at(line, i).map(|r| ("private key", r)),
+        b'$' if word_start => crypt_hash_at(line, i).map(|r| ("password hash", r)),
         b'e' if word_start => jwt_at(line, i).map(|r| ("jwt", r)),
         b':' if assignments && line[i + 1..].starts_with(b"//") => {
             url_password_at(line, i).map(|r| ("password in url", r))
@@ -415,6 +420,30 @@ fn private_key_at(line: &[u8], i: usize) -> Option<Range<usize>> {
         })
         .unwrap_or(line.len());
     Some(i..end)
+}
+
+/// A crypt(3) password hash such as `$6$salt$hash` or `$y$j9T$salt$hash` (preseed files,
+/// cloud-init, mosquitto): offline cracking makes a published hash nearly a password. The
+/// second `$` and the length keep shell text such as `"$1$HOME"` out.
+fn crypt_hash_at(line: &[u8], i: usize) -> Option<Range<usize>> {
+    const PREFIXES: &[&[u8]] = &[
+        b"$1$",
+        b"$5$",
+        b"$6$",
+        b"$7$",
+        b"$y$",
+        b"$gy$",
+        b"$2a$",
+        b"$2b$",
+        b"$2y$",
+        b"$argon2i$",
+        b"$argon2d$",
+        b"$argon2id$",
+    ];
+    let prefix = PREFIXES.iter().find(|p| line[i..].starts_with(p))?;
+    let body = i + prefix.len();
+    let run = line[body..].iter().take_while(|&&b| crypt_char(b)).count();
+    (run >= 28 && line[body..body + run].contains(&b'$')).then_some(i..body + run)
 }
 
 /// A JSON Web Token: three base64url parts separated by dots, the first two JSON objects.
@@ -805,6 +834,25 @@ mod tests {
             (format!("{}-AgEIcHlwaS5vcmc{}", "pypi", "Abc_".repeat(10)), "pypi token"),
             (format!("{}_{}", "hf", "aB1".repeat(12)), "hugging face token"),
             (format!("Bearer eyJ{}.eyJ{}.{}", "hbGciOiJIUzI1NiJ9", "zdWIiOiIxIn0", "s1g_n4tur3x"), "jwt"),
+            (
+                format!(
+                    "password_pbkdf2 root grub.pbkdf2.sha512.10000.{}.{}",
+                    "A1B2".repeat(16),
+                    "C3D4".repeat(32)
+                ),
+                "password hash",
+            ),
+            (
+                format!(
+                    "d-i passwd/root-password-crypted password ${}${}${}",
+                    "y",
+                    "j9T",
+                    "aB3./x".repeat(10)
+                ),
+                "password hash",
+            ),
+            (format!("# admin:${}$rounds=5000$saltsalt${}", "6", "Zz9/".repeat(20)), "password hash"),
+            (format!("hash = '${}$12${}'", "2b", "Ab1.".repeat(14)), "password hash"),
             ("db = postgres://app:s3cret@db.local/app".to_string(), "password in url"),
             ("proxy=http://u:p@proxy:3128".to_string(), "password in url"),
             ("db_password=hunter2".to_string(), "credential assignment"),
@@ -913,6 +961,10 @@ mod tests {
             "print \"Password: \";",
             "wget ${PRIVATEKEY:+\"$PRIVATEKEY\"} -O x",
             "echo ${DB_PASSWORD:-}",
+            "exec \"$1$HOME/.config/some/long/path/to/a/file\"",
+            "price: $5$ or $6$",
+            "   passwd chat = *Enter\\snew\\s*\\spassword:* %n\\n *Retype\\snew\\s*\\spassword:* %n\\n .",
+            "   unix password sync = yes",
             "secret = pass:insta # can be used for both client and server side",
             "challengePassword\t\t= A challenge password",
             "MAIN_TLS_PRIVATEKEY = CONFDIR/exim.key",
@@ -959,6 +1011,8 @@ mod tests {
             "Nov 24 10:00:01 host sshd[1]: Accepted password for ana from 10.0.0.2 port 22 ssh2",
             "Nov 24 10:00:02 host systemd[1]: Started cron.service - Regular background program.",
             "pam_unix(sudo:session): session opened for user root(uid=0) by ana(uid=1000)",
+            "sudo: ana : TTY=pts/0 ; PWD=/home/ana ; USER=root ; COMMAND=/usr/bin/apt update",
+            "kernel: audit: type=1400 apparmor=\"DENIED\" operation=\"open\" name=\"/etc/shadow\"",
             "",
             "héllo wörld",
         ] {

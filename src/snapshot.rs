@@ -142,6 +142,13 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
         }
     }
 
+    // The journal moves on every time (a snapshot itself logs lines): alone, it is not a change
+    // worth a commit, so it is refreshed only together with something else.
+    let journal_only = !wanted.is_empty() && wanted.keys().all(|p| p == JOURNAL_TXT);
+    if journal_only {
+        wanted.clear();
+    }
+
     // Write what changed into the twin, then commit exactly that.
     let written: Vec<String> = wanted.keys().cloned().collect();
     for (path, content) in &wanted {
@@ -175,6 +182,9 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
         .chain(head_entries.keys().filter(|p| in_scope(p) && !keyed_paths.contains(&p.as_str())).cloned())
         .collect();
     for path in item_paths {
+        if journal_only && path == JOURNAL_TXT {
+            continue;
+        }
         let o = obs.items.get(&path).cloned().flatten();
         let h = head_entries.get(&path).map(|e| Item { link: e.link, oid: e.oid.clone() });
         if o == h {

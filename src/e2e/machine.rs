@@ -77,7 +77,7 @@ impl Machine {
         let root = dir.join("root");
         // Construct the Machine first so that Drop cleans up whatever fails below.
         let mut m = Machine {
-            name: format!("twinsync-e2e-{name}"),
+            name: format!("e2e-{name}-{}", std::process::id()),
             dir,
             root,
             nspawn: None,
@@ -211,14 +211,17 @@ impl Machine {
     }
 
     /// Runs argv inside as root and returns its stdout; panics with a report unless it exits 0.
+    #[track_caller]
     pub fn ok(&self, argv: &[&str]) -> String {
         self.ok_output(None, argv)
     }
 
+    #[track_caller]
     pub fn ok_as(&self, user: &str, argv: &[&str]) -> String {
         self.ok_output(Some(user), argv)
     }
 
+    #[track_caller]
     fn ok_output(&self, user: Option<&str>, argv: &[&str]) -> String {
         let out = self.run_with(user, argv, None, self.timeout);
         if !out.status.success() {
@@ -271,6 +274,7 @@ impl Machine {
     }
 
     /// Reads a file through the host path of the root; works when the machine is off, too.
+    #[track_caller]
     pub fn read_file(&self, inside: &str) -> String {
         match fs::read(self.host_path(inside)) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -415,6 +419,7 @@ fn prepare(root: &Path) {
 }
 
 /// Runs a command on the host, bounded; panics with a report unless it exits 0.
+#[track_caller]
 pub fn host_ok(argv: &[&str], timeout: Duration) -> String {
     let out = host(argv, timeout);
     if !out.status.success() {
@@ -595,13 +600,22 @@ fn remove_stale_runs(base: &Path) {
     }
 }
 
-/// SIGKILL to every process whose root directory is under `dir`: the PID 1 of a container
-/// orphaned by a killed run (killing it ends its whole PID namespace).
+/// SIGKILL to every process whose root file system is the run folder's root/: a container
+/// orphaned by a killed run. (/proc/PID/root reads "/" inside a container's mount namespace,
+/// so this looks at the source of its "/" mount in /proc/PID/mountinfo instead.)
 fn kill_processes_under(dir: &Path) {
     let Ok(procs) = std::fs::read_dir("/proc") else { return };
+    let suffix = format!("/{}/root", dir.file_name().unwrap().to_string_lossy());
     for p in procs.flatten() {
         let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else { continue };
-        if std::fs::read_link(p.path().join("root")).is_ok_and(|root| root.starts_with(dir)) {
+        let Ok(mountinfo) = std::fs::read_to_string(p.path().join("mountinfo")) else { continue };
+        let in_run = mountinfo.lines().any(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            f.len() > 4
+                && f[4] == "/"
+                && f[3].trim_end_matches("//deleted").trim_end_matches('/').ends_with(&suffix)
+        });
+        if in_run {
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         }
     }

@@ -59,15 +59,18 @@ impl Ctx {
     }
 
     /// `twinsync ARGS` inside as root; asserts exit 0; returns stdout followed by stderr.
+    #[track_caller]
     pub fn twinsync(&self, args: &[&str]) -> String {
         self.twinsync_status(args, 0)
     }
 
     /// `twinsync ARGS` inside as root; asserts the given exit status; returns stdout + stderr.
+    #[track_caller]
     pub fn twinsync_fails(&self, args: &[&str], code: i32) -> String {
         self.twinsync_status(args, code)
     }
 
+    #[track_caller]
     fn twinsync_status(&self, args: &[&str], code: i32) -> String {
         let argv: Vec<&str> = std::iter::once(BIN_INSIDE).chain(args.iter().copied()).collect();
         let out = self.m.run(&argv);
@@ -80,6 +83,7 @@ impl Ctx {
 
     /// The host's TWINSYNC_BIN run on the host (for `--root` on the stopped machine's disk);
     /// asserts exit 0; returns stdout + stderr.
+    #[track_caller]
     pub fn twinsync_outside(&self, args: &[&str]) -> String {
         let bin = self.bin.to_str().unwrap();
         let argv: Vec<&str> = std::iter::once(bin).chain(args.iter().copied()).collect();
@@ -91,11 +95,13 @@ impl Ctx {
     }
 
     /// Runs argv inside as root, asserts exit 0, returns stdout.
+    #[track_caller]
     pub fn run(&self, argv: &[&str]) -> String {
         self.m.ok(argv)
     }
 
     /// The stdout of argv inside equals `expected` (one trailing newline on either side ignored).
+    #[track_caller]
     pub fn check_eq(&self, argv: &[&str], expected: &str) {
         let out = self.checked(argv);
         let got = String::from_utf8_lossy(&out.stdout);
@@ -106,6 +112,7 @@ impl Ctx {
     }
 
     /// The stdout of argv inside contains `needle`.
+    #[track_caller]
     pub fn check_contains(&self, argv: &[&str], needle: &str) {
         let out = self.checked(argv);
         if !String::from_utf8_lossy(&out.stdout).contains(needle) {
@@ -114,6 +121,7 @@ impl Ctx {
     }
 
     /// The stdout of argv inside has `line` as one whole line.
+    #[track_caller]
     pub fn check_line(&self, argv: &[&str], line: &str) {
         let out = self.checked(argv);
         if !String::from_utf8_lossy(&out.stdout).lines().any(|l| l == line) {
@@ -121,6 +129,7 @@ impl Ctx {
         }
     }
 
+    #[track_caller]
     fn checked(&self, argv: &[&str]) -> Output {
         let out = self.m.run(argv);
         if !out.status.success() {
@@ -131,6 +140,7 @@ impl Ctx {
 
     /// A file's content inside the machine (read through the root's host path, so this works
     /// after poweroff too; not for /tmp or /run, which are tmpfs inside).
+    #[track_caller]
     pub fn file(&self, inside: &str) -> String {
         self.m.read_file(inside)
     }
@@ -140,6 +150,7 @@ impl Ctx {
     }
 
     /// Fails the scenario with a message and the machine's state.
+    #[track_caller]
     pub fn fail(&self, message: &str) -> ! {
         panic!("e2e: {message}\n{}", self.m.state());
     }
@@ -149,15 +160,18 @@ impl Ctx {
     /// `git pull --ff-only CLONE HEAD` — exactly what `twinsync pull` does with a real remote
     /// (a fast-forward of the twin's branch and working tree), without needing one. All of it
     /// runs inside the machine as the owner of the twin, so file owners stay right.
+    #[track_caller]
     pub fn edit_twin(&self, path_in_twin: &str, content: &str, message: &str) {
         self.editor(path_in_twin, Some(content), message)
     }
 
     /// Like `edit_twin`, but deletes the file.
+    #[track_caller]
     pub fn delete_in_twin(&self, path_in_twin: &str, message: &str) {
         self.editor(path_in_twin, None, message)
     }
 
+    #[track_caller]
     fn editor(&self, path: &str, content: Option<&str>, message: &str) {
         const SCRIPT: &str = r#"set -eu
 twin=$1 path=$2 msg=$3 action=$4

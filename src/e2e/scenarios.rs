@@ -22,7 +22,8 @@ pub fn snapshot(ctx: &mut Ctx) {
     if !says_nothing_changed(&again) {
         ctx.fail(&format!("a second snapshot should say that nothing changed; it printed:\n{again}"));
     }
-    ctx.check_eq(&["git", "-C", TWIN, "rev-list", "--count", "HEAD"], "1");
+    // Two commits: the one `init` makes (README, .gitignore) and the snapshot.
+    ctx.check_eq(&["git", "-C", TWIN, "rev-list", "--count", "HEAD"], "2");
     ctx.check_eq(&["stat", "-c", "%a", TWIN], "700");
 
     // OS facts.
