@@ -91,10 +91,9 @@ pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::ConfigSet { key, value } => {
-            let mut config = ctx.config.clone();
-            config.set(&key, &value)?;
+            ctx.set_config(&key, &value)?;
             if !ctx.global.quiet {
-                println!("twinsync: {key} set in {}", config.path().display());
+                println!("twinsync: {key} set in {}", ctx.config.path().display());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -141,8 +140,7 @@ fn init(ctx: &Ctx, dir: Option<&Path>) -> Result<ExitCode> {
         "created"
     };
     ctx.fix_ownership(&dir)?;
-    let mut config = ctx.config.clone();
-    config.set("twin_dir", &dir.to_string_lossy())?;
+    ctx.set_config("twin_dir", &dir.to_string_lossy())?;
     if !ctx.global.quiet {
         println!("twinsync: {verb} the twin of {device} in {}", dir.display());
         println!("twinsync: next: `twinsync snapshot` takes the first snapshot");
@@ -298,8 +296,10 @@ impl Ctx {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(Error::io("read the exclude file", e)),
         };
-        glob::Excludes::parse(&text, &self.home)
-            .map_err(|e| Error::bad_input(format!("{}: {e}", path.display())))
+        glob::Excludes::parse(&text, &self.home).map_err(|e| {
+            let e = e.strip_prefix("exclude:").unwrap_or(&e);
+            Error::bad_input(format!("{}:{e}", path.display()))
+        })
     }
 
     /// The state folder: backups, journal and lock.
@@ -319,6 +319,20 @@ impl Ctx {
     /// One twinsync at a time.
     pub(crate) fn lock(&self) -> Result<Lock> {
         Lock::take(&self.state_dir())
+    }
+
+    /// Writes one config key; under sudo the config file in the user's home stays theirs.
+    pub(crate) fn set_config(&self, key: &str, value: &str) -> Result<()> {
+        let mut config = self.config.clone();
+        config.set(key, value)?;
+        let (Some((uid, gid)), Some(dir)) = (self.sudo_owner, config.path().parent()) else { return Ok(()) };
+        if dir.starts_with(self.local_home()) {
+            for p in [dir, config.path()] {
+                std::os::unix::fs::lchown(p, Some(uid), Some(gid))
+                    .map_err(|e| Error::io(&format!("give {} to the invoking user", p.display()), e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Under sudo the twin belongs to the person who ran sudo, not to root.

@@ -6,26 +6,30 @@
 //!   their nature (shadow, host keys, TLS keys, VPN and Wi-Fi secrets, browser profiles, ...),
 //!   whatever their content looks like;
 //! - [`secret_content`]: a scan of a file's bytes for private-key blocks, known token shapes,
-//!   passwords in URLs and credential assignments such as `db_password = hunter2`;
+//!   password hashes (crypt `$6$...`, GRUB `grub.pbkdf2...`), passwords in URLs and
+//!   credential assignments such as `db_password = hunter2`;
 //! - [`redact_line`]: the same detectors used to blank secrets out of a journal line.
 //!
 //! Choices:
-//! - Token shapes and private-key blocks are unambiguous, so they count everywhere, comments
+//! - Token shapes, hashes and private-key blocks are unambiguous, so they count everywhere, comments
 //!   included (a real token in a comment is still published). Credential assignments and URL
 //!   passwords are skipped on comment lines (first non-blank `#`, `;` or `//`), where
 //!   documentation examples live. `redact_line` redacts everywhere: it only blanks text out.
 //! - A value that is not a value is exempt: empty, `""`, `''`, none, null, nil, `~`, `-`,
 //!   true, false, yes, no, on, off, undef, undefined, only `*`s, a reference (`$VAR`, `${VAR}`,
-//!   `$(cmd)`, `%(name)s`, `%{macro}`, `{{ var }}`, `{% ... %}`, `{name}`), a `<...>` prompt, and an
-//!   unquoted value opening a structure (`{`, `[`, `(`, YAML `|`/`>`) or a comment (`#`).
+//!   `$(cmd)`, `%(name)s`, `%{macro}`, `{{ var }}`, `{% ... %}`, `{name}`), a `<...>` prompt,
+//!   and an unquoted value opening a structure (`{`, `[`, `(`, YAML `|`/`>`) or a comment
+//!   (`#`). A quote not closed on the line is the end of a string around the key (`read -p
+//!   "Password: " pw`), so no value follows.
 //!   `changeme`, `password` and the like are *not* exempt: a default that works is a
 //!   password, and publishing that a machine still uses it is a leak.
 //! - A value that names where the secret is, not the secret, is exempt too: a file (ends with
 //!   a key or certificate extension such as `.key`/`.pem`, or is a `/` or `~/` path with a
 //!   second `/` and no trailing `=`), or an upper-case macro or variable that is itself a
 //!   credential name (`DB_PASSWORD`, exim's `DKIM_PRIVATE_KEY`).
-//! - Two keys are known not to be credentials: `passwd:` (a bare `passwd` key and a colon) is
-//!   the nsswitch.conf database line, and OpenSSL's `challengePassword` is a prompt text.
+//! - Known stock lines: `passwd:` (a bare `passwd` key and a colon) is the nsswitch.conf
+//!   database line, OpenSSL's `challengePassword` is a prompt text, and `secret = pass:insta`
+//!   in openssl.cnf is the published password of OpenSSL's Insta demo CA.
 
 use std::borrow::Cow;
 use std::cell::RefCell;

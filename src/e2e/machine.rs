@@ -95,17 +95,19 @@ impl Machine {
         let mut cmd = Command::new("setpriv");
         // --pdeathsig: if the test process dies, nspawn gets SIGTERM and powers the container
         // off (a SIGKILL would leave the container running, orphaned). A run that still leaves
-        // one behind is killed by the next run (remove_stale_runs).
+        // one behind is killed by the next run (remove_stale_runs). The signal follows the
+        // thread that booted the machine: keep a Machine on the thread that made it.
         cmd.args(["--pdeathsig", "TERM", "--", "systemd-nspawn", "--quiet", "-D"])
             .arg(&self.root)
             .args(["-b", "--register=no", "--keep-unit", "-M", &self.name])
             // The console goes to the log; the container's /etc stays exactly as cached.
             .args(["--console=read-only", "--link-journal=no"])
             .args(["--resolv-conf=off", "--timezone=off"])
+            // No colour codes from the container's systemd in console.log.
+            .arg("--setenv=SYSTEMD_COLORS=0")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap().into_file())
-            .stderr(log.into_file())
-            .env("SYSTEMD_LOG_COLOR", "0");
+            .stderr(log.into_file());
         let child = cmd.spawn().expect("cannot start systemd-nspawn (apt-get install systemd-container)");
         let nspawn_pid = child.id();
         self.nspawn = Some(child);
@@ -141,7 +143,7 @@ impl Machine {
     fn fail_boot(&mut self, what: &str) -> ! {
         let log = self.console_tail(40);
         self.kill();
-        panic!("e2e: {what} within {} s\n--- console ({}) ---\n{log}", BOOT_TIMEOUT.as_secs(), self.name);
+        panic!("e2e: {what} (bound: {} s)\n--- console ({}) ---\n{log}", BOOT_TIMEOUT.as_secs(), self.name);
     }
 
     pub fn name(&self) -> &str {
@@ -442,7 +444,7 @@ pub fn host(argv: &[&str], timeout: Duration) -> Output {
 /// whole group when the timeout passes (nsenter forks: killing only nsenter would leave the
 /// command running inside). A process that keeps the pipes open after the command exited is
 /// given until the same deadline, then killed too.
-fn run_bounded(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> Output {
+pub fn run_bounded(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> Output {
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

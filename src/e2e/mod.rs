@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 pub type Scenario = fn(&mut Ctx);
 
 pub const SCENARIOS: &[(&str, Scenario)] =
-    &[("snapshot", scenarios::snapshot), ("rescue", scenarios::rescue)];
+    &[("snapshot", scenarios::snapshot), ("rescue", scenarios::rescue), ("sudo_user", scenarios::sudo_user)];
 
 /// Where `twinsync` lives inside the machine.
 pub const BIN_INSIDE: &str = "/usr/local/bin/twinsync";
@@ -82,12 +82,22 @@ impl Ctx {
     }
 
     /// The host's TWINSYNC_BIN run on the host (for `--root` on the stopped machine's disk);
-    /// asserts exit 0; returns stdout + stderr.
+    /// asserts exit 0; returns stdout + stderr. It runs with a HOME and XDG folders of its own
+    /// (under `tmp()`), so the host user's TwinSync config and exclusions never leak in.
     #[track_caller]
     pub fn twinsync_outside(&self, args: &[&str]) -> String {
         let bin = self.bin.to_str().unwrap();
         let argv: Vec<&str> = std::iter::once(bin).chain(args.iter().copied()).collect();
-        let out = machine::host(&argv, machine::CMD_TIMEOUT);
+        let home = self.tmp().join("outside-home");
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LC_ALL", "C")
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_STATE_HOME", home.join(".local/state"));
+        let out = machine::run_bounded(cmd, None, machine::CMD_TIMEOUT);
         if !out.status.success() {
             panic!("{}", self.m.report("twinsync failed on the host", &argv, &out));
         }
@@ -106,7 +116,11 @@ impl Ctx {
         let out = self.checked(argv);
         let got = String::from_utf8_lossy(&out.stdout);
         if got.trim_end_matches('\n') != expected.trim_end_matches('\n') {
-            let what = format!("output differs from the expected text\n--- expected ---\n{expected}\n--- first difference ---\n{}", first_difference(expected, &got));
+            let what = format!(
+                "output differs from the expected text\n--- expected ---\n{expected}\n\
+                 --- first difference ---\n{}",
+                first_difference(expected, &got)
+            );
             panic!("{}", self.m.report(&what, argv, &out));
         }
     }

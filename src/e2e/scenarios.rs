@@ -201,3 +201,29 @@ fn says_nothing_changed(output: &str) -> bool {
         .iter()
         .any(|p| o.contains(p))
 }
+
+/// Ana runs TwinSync through sudo: the twin and everything git writes in it stay hers. She can
+/// also take a snapshot as herself, without root (files she cannot read are counted, not fatal).
+pub fn sudo_user(ctx: &mut Ctx) {
+    ctx.m.write_file("/etc/sudoers.d/ana", "ana ALL=(ALL) NOPASSWD: ALL\n");
+    ctx.run(&["chmod", "0440", "/etc/sudoers.d/ana"]);
+    ctx.m.write_file("/home/ana/.config/htop/htoprc", "fields=0 48 17\n");
+    ctx.run(&["chown", "-R", "ana:ana", "/home/ana/.config"]);
+    let bin = super::BIN_INSIDE;
+    let twin = "/home/ana/twin";
+    ctx.m.ok_as(USER, &["sudo", bin, "init", twin]);
+    ctx.m.ok_as(USER, &["sudo", bin, "snapshot"]);
+    ctx.check_eq(&["find", twin, "!", "-user", USER, "-print", "-quit"], "");
+    ctx.check_eq(&["find", twin, "!", "-group", USER, "-print", "-quit"], "");
+    ctx.check_eq(&["cat", &format!("{twin}/filesystem/home/ana/.config/htop/htoprc")], "fields=0 48 17");
+    // The config is Ana's, not root's.
+    ctx.check_contains(&["cat", "/home/ana/.config/twinsync/config"], &format!("twin_dir={twin}"));
+    // Root's work went into the twin; Ana can keep working in it with plain git.
+    ctx.m.ok_as(USER, &["git", "-C", twin, "status", "--short"]);
+    // As herself: no sudo. Root-only files are left out as private; the snapshot still works.
+    let out = ctx.m.ok_as(USER, &[bin, "snapshot", "--state", "/home/ana/.ts-state"]);
+    if !out.contains("files captured") {
+        ctx.fail(&format!("a snapshot as ana printed no summary:\n{out}"));
+    }
+    ctx.check_line(&["cat", &format!("{twin}/system/files/excluded.txt")], "secret-path /etc/shadow");
+}
