@@ -43,7 +43,8 @@ pub(crate) fn collect(
     } else {
         return Ok(Err(format!("startup: only root can read the crontab of {user}; crontab not collected")));
     };
-    let out = host.run(&cmd.ok_codes(&[0, 1]))?;
+    let cmd = cmd.ok_codes(&[0, 1]);
+    let out = host.run(&cmd)?;
     if out.code == 1 {
         let stderr = String::from_utf8_lossy(&out.stderr);
         if stderr.contains("no crontab for") {
@@ -51,16 +52,12 @@ pub(crate) fn collect(
         }
         return Err(Error::command(
             &format!("read the crontab of {user}"),
-            &cmd_display(user),
+            &cmd.display(),
             "exit status 1",
             &out.stderr,
         ));
     }
     Ok(Ok(out.stdout_text()))
-}
-
-fn cmd_display(user: &str) -> String {
-    format!("crontab -u {user} -l")
 }
 
 /// Debian's crontab writes a three-line "DO NOT EDIT" header into the spool file and `crontab -l`
