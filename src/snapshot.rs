@@ -510,15 +510,21 @@ fn read_twin_tree(twin: &Twin, roots: &[String]) -> Result<BTreeMap<String, Item
             }
             let Ok(rel) = entry.path().strip_prefix(twin.dir()) else { continue };
             let Some(rel) = rel.to_str() else { continue };
-            let (link, bytes) = if ft.is_symlink() {
-                (true, fs_err::read_link(entry.path())?.into_os_string().into_encoded_bytes())
-            } else {
-                (false, fs_err::read(entry.path())?)
-            };
+            let link = ft.is_symlink();
+            let bytes = read_entry(entry.path(), link)?;
             res.insert(rel.to_string(), Item { link, oid: blob_id(&bytes) });
         }
     }
     Ok(res)
+}
+
+/// The bytes git stores for an entry: a file's content, or a symlink's target (never followed).
+fn read_entry(path: &std::path::Path, link: bool) -> Result<Vec<u8>> {
+    Ok(if link {
+        fs_err::read_link(path)?.into_os_string().into_encoded_bytes()
+    } else {
+        fs_err::read(path)?
+    })
 }
 
 /// The observed bytes of an item, re-read from the machine when they were not kept.
@@ -528,11 +534,7 @@ fn observed_bytes(ctx: &Ctx, kept: &BTreeMap<String, Vec<u8>>, path: &str, item:
     }
     let machine = path.strip_prefix("filesystem").unwrap_or(path);
     let live = ctx.host.path(machine);
-    let bytes = if item.link {
-        fs_err::read_link(&live)?.into_os_string().into_encoded_bytes()
-    } else {
-        fs_err::read(&live)?
-    };
+    let bytes = read_entry(&live, item.link)?;
     if blob_id(&bytes) != item.oid || (!item.link && crate::secrets::secret_content(&bytes).is_some()) {
         return Err(Error::failed(format!(
             "{machine} changed while the snapshot was taken; run the snapshot again"
@@ -555,13 +557,7 @@ fn twin_or_observed_bytes(
         return Ok(Some(b.clone()));
     }
     if twin_files.get(path) == Some(item) {
-        let p = twin.dir().join(path);
-        let bytes = if item.link {
-            fs_err::read_link(&p)?.into_os_string().into_encoded_bytes()
-        } else {
-            fs_err::read(&p)?
-        };
-        return Ok(Some(bytes));
+        return read_entry(&twin.dir().join(path), item.link).map(Some);
     }
     observed_bytes(ctx, kept, path, item).map(Some)
 }
