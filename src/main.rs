@@ -14,12 +14,15 @@ mod facts;
 mod files;
 mod glob;
 mod host;
+mod journal;
 mod packages;
+mod planfile;
 mod secrets;
 mod services;
 mod snapshot;
 mod startup;
 mod twin;
+mod workflow;
 
 #[cfg(test)]
 mod e2e;
@@ -98,11 +101,11 @@ pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Default | Command::Menu => Err(Error::not_implemented("menu")),
-        Command::Status => Err(Error::not_implemented("status")),
-        Command::Plan { .. } => Err(Error::not_implemented("plan")),
-        Command::Apply { .. } => Err(Error::not_implemented("apply")),
-        Command::Diff { .. } => Err(Error::not_implemented("diff")),
-        Command::Undo { .. } => Err(Error::not_implemented("undo")),
+        Command::Status => workflow::status(&ctx),
+        Command::Plan { domains } => workflow::plan(&ctx, &domains),
+        Command::Apply { domains } => workflow::apply(&ctx, &domains),
+        Command::Diff { paths } => workflow::diff(&ctx, &paths),
+        Command::Undo { run } => workflow::undo(&ctx, run.as_deref()),
         Command::History { .. } => Err(Error::not_implemented("history")),
         Command::Restore { .. } => Err(Error::not_implemented("restore")),
         Command::Pull => Err(Error::not_implemented("pull")),

@@ -92,6 +92,16 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
 
     // Keyed files: merge line by line into the text the twin should hold.
     let keyed_paths: Vec<&str> = obs.keyed.iter().map(|k| k.path).collect();
+    // What HEAD holds: an item the working tree already has as observed (a change that was
+    // just applied to the machine) is committed too, though nothing is written.
+    let head_before = twin.head(host)?;
+    let (head_items, head_texts) = match &head_before {
+        Some(h) => {
+            (twin.ls_tree(host, h, &["filesystem", "system"])?, twin.read_files(host, h, &keyed_paths)?)
+        }
+        None => (BTreeMap::new(), BTreeMap::new()),
+    };
+    let mut record: Vec<String> = Vec::new();
     let base_texts = match &baseline {
         Some(b) => twin.read_files(host, b, &keyed_paths)?,
         None => BTreeMap::new(),
@@ -110,6 +120,10 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
         };
         match merged {
             Ok(text) => {
+                let head_text = head_texts.get(k.path).map(Vec::as_slice);
+                if t.as_deref() == Some(k.observed.as_str()) && head_text != Some(k.observed.as_bytes()) {
+                    record.push(k.path.to_string());
+                }
                 if t.as_deref() != Some(text.as_str()) {
                     wanted.insert(k.path.to_string(), Some((false, text.into_bytes())));
                 }
@@ -124,12 +138,18 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
     let mut paths: BTreeSet<&str> = obs.items.keys().map(String::as_str).collect();
     paths.extend(twin_files.keys().map(String::as_str).filter(|p| in_scope(p)));
     paths.extend(base_entries.keys().map(String::as_str).filter(|p| in_scope(p) && !keyed_paths.contains(p)));
+    paths.extend(head_items.keys().map(String::as_str).filter(|p| in_scope(p) && !keyed_paths.contains(p)));
     for path in paths {
         let o = obs.items.get(path).cloned().flatten();
         let t = twin_files.get(path).cloned();
         let b = base_entries.get(path).map(|e| Item { link: e.link, oid: e.oid.clone() });
         match decide(b.as_ref(), t.as_ref(), o.as_ref()) {
-            Decision::Same => {}
+            Decision::Same => {
+                let head = head_items.get(path).map(|e| Item { link: e.link, oid: e.oid.clone() });
+                if head != o {
+                    record.push(path.to_string());
+                }
+            }
             Decision::Observed => {
                 let content = match &o {
                     None => None,
@@ -144,18 +164,20 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
 
     // The journal moves on every time (a snapshot itself logs lines): alone, it is not a change
     // worth a commit, so it is refreshed only together with something else.
-    let journal_only = !wanted.is_empty() && wanted.keys().all(|p| p == JOURNAL_TXT);
+    let journal_only = !wanted.is_empty() && wanted.keys().all(|p| p == JOURNAL_TXT) && record.is_empty();
     if journal_only {
         wanted.clear();
     }
 
     // Write what changed into the twin, then commit exactly that.
-    let written: Vec<String> = wanted.keys().cloned().collect();
+    let mut written: Vec<String> = wanted.keys().cloned().collect();
     for (path, content) in &wanted {
         write_twin(twin, path, content.as_ref())?;
     }
+    written.extend(record);
+    written.sort();
+    written.dedup();
     obs.report.changed = written.iter().filter(|p| p.starts_with("filesystem/")).count();
-    let head_before = twin.head(host)?;
     let commit = if written.is_empty() {
         None
     } else {

@@ -311,6 +311,24 @@ impl Twin {
     }
 }
 
+impl Twin {
+    /// A unified diff of two files on disk (`git diff --no-index`), the old side labelled
+    /// `live:` and the new one `twin:`. `/dev/null` stands for a missing side.
+    pub(crate) fn diff_files(&self, host: &Host, old: &Path, new: &Path, color: bool) -> Result<Vec<u8>> {
+        let out = host.run(
+            &self
+                .git("compare a file of the twin with the machine")
+                .args(["diff", "--no-index", "--src-prefix=live:", "--dst-prefix=twin:"])
+                .arg(if color { "--color=always" } else { "--color=never" })
+                .arg("--")
+                .arg(old)
+                .arg(new)
+                .ok_codes(&[0, 1]),
+        )?;
+        Ok(out.stdout)
+    }
+}
+
 fn parse_ls_tree(out: &[u8]) -> BTreeMap<String, Entry> {
     let mut res = BTreeMap::new();
     for rec in out.split(|&b| b == 0) {

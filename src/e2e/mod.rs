@@ -31,8 +31,12 @@ use std::time::{Duration, Instant};
 
 pub type Scenario = fn(&mut Ctx);
 
-pub const SCENARIOS: &[(&str, Scenario)] =
-    &[("snapshot", scenarios::snapshot), ("rescue", scenarios::rescue), ("sudo_user", scenarios::sudo_user)];
+pub const SCENARIOS: &[(&str, Scenario)] = &[
+    ("snapshot", scenarios::snapshot),
+    ("rescue", scenarios::rescue),
+    ("sudo_user", scenarios::sudo_user),
+    ("files_apply", scenarios::files_apply),
+];
 
 /// Where `twinsync` lives inside the machine.
 pub const BIN_INSIDE: &str = "/usr/local/bin/twinsync";

@@ -227,3 +227,61 @@ pub fn sudo_user(ctx: &mut Ctx) {
     }
     ctx.check_line(&["cat", &format!("{twin}/system/files/excluded.txt")], "secret-path /etc/shadow");
 }
+
+/// An edit to /etc made in the twin (content, a new file in a new folder, a deletion, mode and
+/// group) is planned, applied with its owner and mode, and undone, with the real tools.
+pub fn files_apply(ctx: &mut Ctx) {
+    ctx.m.write_file("/etc/motd", "Welcome\n");
+    ctx.twinsync(&["init", TWIN]);
+    ctx.twinsync(&["snapshot"]);
+    let hosts = ctx.file("/etc/hosts");
+    ctx.edit_twin("filesystem/etc/hosts", &format!("{hosts}10.0.0.2 nas\n"), "add the nas");
+    ctx.edit_twin("filesystem/etc/twinsync-e2e/app.conf", "color=1\n", "a new app config");
+    ctx.delete_in_twin("filesystem/etc/motd", "no motd");
+    let metadata = ctx.file(&twin("system/files/metadata.txt"));
+    let edited = metadata.replace("f 0644 root root /etc/hosts\n", "f 0664 root adm /etc/hosts\n");
+    if edited == metadata {
+        ctx.fail(&format!("metadata.txt has no line 'f 0644 root root /etc/hosts':\n{metadata}"));
+    }
+    ctx.edit_twin("system/files/metadata.txt", &edited, "hosts: group adm may write");
+
+    let plan = ctx.twinsync(&["plan", "files"]);
+    for line in ["REPLACE /etc/hosts", "CREATE /etc/twinsync-e2e/app.conf", "DELETE /etc/motd"] {
+        if !plan.lines().any(|l| l == line) {
+            ctx.fail(&format!("the plan has no line {line:?}:\n{plan}"));
+        }
+    }
+    ctx.check_contains(&["twinsync", "status"], "M  /etc/hosts  (REPLACE)");
+    ctx.check_contains(&["twinsync", "diff", "/etc/hosts"], "+10.0.0.2 nas");
+    // No terminal and no --yes: nothing is applied.
+    ctx.twinsync_fails(&["apply", "files"], 2);
+    ctx.check_eq(&["cat", "/etc/motd"], "Welcome");
+
+    let out = ctx.twinsync(&["apply", "files", "--yes"]);
+    if !out.contains("3 done, 0 failed, 0 skipped") {
+        ctx.fail(&format!("apply did not report 3 done:\n{out}"));
+    }
+    ctx.check_eq(&["stat", "-c", "%a %U %G", "/etc/hosts"], "664 root adm");
+    ctx.check_contains(&["cat", "/etc/hosts"], "10.0.0.2 nas");
+    ctx.check_eq(&["stat", "-c", "%a %U %G", "/etc/twinsync-e2e/app.conf"], "644 root root");
+    ctx.check_eq(&["cat", "/etc/twinsync-e2e/app.conf"], "color=1");
+    if ctx.exists("/etc/motd") {
+        ctx.fail("/etc/motd is still there after DELETE");
+    }
+    // Backups and temporary files never stay next to a target.
+    ctx.check_eq(&["find", "/etc", "-name", ".twinsync-*"], "");
+    ctx.check_eq(&["sh", "-c", "cat /var/lib/twinsync/backups/*/etc/motd"], "Welcome");
+    // The result is committed; nothing is left to plan.
+    ctx.check_eq(&["git", "-C", TWIN, "status", "--porcelain", "--", "filesystem", "system/files"], "");
+    ctx.check_contains(&["git", "-C", TWIN, "log", "-1", "--format=%s"], "apply run");
+    ctx.check_contains(&["twinsync", "status"], "## files: 0 to apply");
+
+    ctx.twinsync(&["undo", "--yes"]);
+    ctx.check_eq(&["cat", "/etc/hosts"], hosts.trim_end());
+    ctx.check_eq(&["stat", "-c", "%a %U %G", "/etc/hosts"], "644 root root");
+    ctx.check_eq(&["cat", "/etc/motd"], "Welcome");
+    if ctx.exists("/etc/twinsync-e2e") {
+        ctx.fail("undo left the folder /etc/twinsync-e2e that the apply created");
+    }
+    ctx.check_eq(&["find", "/etc", "-name", ".twinsync-*"], "");
+}

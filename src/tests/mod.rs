@@ -3,6 +3,7 @@
 //! and `--twin` all pointing into a temporary folder). Nothing here touches this computer's
 //! real `/` or home.
 
+mod apply;
 mod snapshot;
 
 use std::ffi::OsString;
@@ -49,7 +50,7 @@ pub(crate) fn is_root() -> bool {
 /// A machine made of files: a root with `/etc` and a home, plus the config, state and twin
 /// folders TwinSync is pointed at.
 pub(crate) struct Sandbox {
-    _dir: TempDir,
+    _dir: Option<TempDir>,
     pub(crate) root: PathBuf,
     pub(crate) twin: PathBuf,
     pub(crate) config: PathBuf,
@@ -65,7 +66,7 @@ impl Sandbox {
             twin: dir.path().join("twin"),
             config: dir.path().join("cfg/config"),
             state: dir.path().join("state"),
-            _dir: dir,
+            _dir: Some(dir),
         };
         sb.write("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nana:x:1000:1000:Ana:/home/ana:/bin/bash\n");
         sb.write("/etc/group", "root:x:0:\nana:x:1000:\n");
@@ -86,8 +87,24 @@ impl Sandbox {
         self.root.join(machine_path.trim_start_matches('/'))
     }
 
+    /// A sandbox another process made (the kill test's child); nothing is removed on drop.
+    pub(crate) fn at(dir: &Path) -> Sandbox {
+        Sandbox {
+            root: dir.join("root"),
+            twin: dir.join("twin"),
+            config: dir.join("cfg/config"),
+            state: dir.join("state"),
+            _dir: None,
+        }
+    }
+
+    /// The folder holding root, twin, config and state.
+    pub(crate) fn dir(&self) -> &Path {
+        self.root.parent().unwrap()
+    }
+
     /// The arguments that point TwinSync at this sandbox.
-    fn args(&self, args: &[&str]) -> Vec<OsString> {
+    pub(crate) fn args(&self, args: &[&str]) -> Vec<OsString> {
         let mut res: Vec<OsString> = args.iter().map(OsString::from).collect();
         for (k, v) in [
             ("--root", &self.root),

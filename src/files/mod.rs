@@ -12,6 +12,9 @@ use crate::host::Host;
 use crate::secrets;
 use crate::twin::{blob_id, Oid};
 
+pub(crate) mod apply;
+pub(crate) mod plan;
+
 /// Why a file was left out of the twin (SPEC §3 `excluded.txt`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Reason {
@@ -145,6 +148,15 @@ impl Accounts {
 
     pub(crate) fn group(&self, gid: u32) -> String {
         self.groups.get(&gid).cloned().unwrap_or_else(|| gid.to_string())
+    }
+
+    /// The id of a user name (or of a number written as a name) on that system.
+    pub(crate) fn uid(&self, name: &str) -> Option<u32> {
+        self.users.iter().find(|(_, n)| *n == name).map(|(id, _)| *id).or_else(|| name.parse().ok())
+    }
+
+    pub(crate) fn gid(&self, name: &str) -> Option<u32> {
+        self.groups.iter().find(|(_, n)| *n == name).map(|(id, _)| *id).or_else(|| name.parse().ok())
     }
 }
 
@@ -354,9 +366,104 @@ pub(crate) fn render_excluded(excluded: &[(Reason, String)]) -> String {
     excluded.iter().map(|(r, p)| format!("{} {p}\n", r.as_str())).collect()
 }
 
+/// Why the program that reads a file's folder would skip a file of this name, if it would:
+/// include folders load only names of a certain shape (sudoers(5), cron(8), sources.list(5),
+/// apt.conf(5), systemd.unit(5), …). A plan that writes such a file gets a warning.
+pub(crate) fn ignored_by_reader(path: &str) -> Option<String> {
+    let (dir, name) = path.rsplit_once('/')?;
+    let plain =
+        |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let suffix = |sfx: &[&str]| sfx.iter().any(|s| name.ends_with(s) && name.len() > s.len());
+    let skipped = |reader: &str, rule: &str| {
+        Some(format!("{reader} skips {rule} in {dir}, so {path} would have no effect"))
+    };
+    match dir {
+        "/etc/sudoers.d" if name.contains('.') || name.ends_with('~') => {
+            skipped("sudo", "names that hold a '.' or end in '~'")
+        }
+        "/etc/cron.d" | "/etc/cron.hourly" | "/etc/cron.daily" | "/etc/cron.weekly" | "/etc/cron.monthly"
+            if !plain(name) =>
+        {
+            skipped("cron", "names with anything but letters, digits, '_' and '-' (no dots)")
+        }
+        "/etc/apt/sources.list.d" if !suffix(&[".list", ".sources"]) => {
+            skipped("apt", "files not ending in .list or .sources")
+        }
+        "/etc/apt/apt.conf.d" if name.contains('.') && !suffix(&[".conf"]) => {
+            skipped("apt", "names with an extension other than .conf")
+        }
+        "/etc/apt/preferences.d" if name.contains('.') && !suffix(&[".pref"]) => {
+            skipped("apt", "names with an extension other than .pref")
+        }
+        "/etc/logrotate.d"
+            if name.ends_with('~')
+                || [
+                    ".bak",
+                    ".dpkg-old",
+                    ".dpkg-dist",
+                    ".dpkg-new",
+                    ".ucf-old",
+                    ".ucf-dist",
+                    ".disabled",
+                    ".rpmsave",
+                    ".rpmorig",
+                ]
+                .iter()
+                .any(|s| name.ends_with(s)) =>
+        {
+            skipped("logrotate", "backup-like names")
+        }
+        "/etc/profile.d" if !suffix(&[".sh"]) => skipped("/etc/profile", "files not ending in .sh"),
+        "/etc/ssh/sshd_config.d"
+        | "/etc/ssh/ssh_config.d"
+        | "/etc/sysctl.d"
+        | "/etc/modprobe.d"
+        | "/etc/tmpfiles.d"
+        | "/etc/sysusers.d"
+        | "/etc/environment.d"
+        | "/etc/nginx/conf.d"
+        | "/etc/apache2/sites-enabled"
+        | "/etc/apache2/conf-enabled"
+        | "/etc/apache2/sites-available"
+        | "/etc/apache2/conf-available"
+            if !suffix(&[".conf"]) =>
+        {
+            skipped("its reader", "files not ending in .conf")
+        }
+        d if d.starts_with("/etc/systemd/") && d.ends_with(".d") && !suffix(&[".conf"]) => {
+            skipped("systemd", "drop-in files not ending in .conf")
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_their_folder_would_skip_get_a_warning() {
+        let warned = |p: &str| ignored_by_reader(p).is_some();
+        assert!(warned("/etc/sudoers.d/admins.conf"));
+        assert!(warned("/etc/sudoers.d/admins~"));
+        assert!(!warned("/etc/sudoers.d/admins"));
+        assert!(warned("/etc/cron.d/backup.sh"));
+        assert!(!warned("/etc/cron.d/backup-nightly_2"));
+        assert!(warned("/etc/cron.daily/job.bak"));
+        assert!(warned("/etc/apt/sources.list.d/extra"));
+        assert!(!warned("/etc/apt/sources.list.d/extra.list"));
+        assert!(!warned("/etc/apt/sources.list.d/debian.sources"));
+        assert!(!warned("/etc/apt/apt.conf.d/50unattended-upgrades"));
+        assert!(warned("/etc/apt/apt.conf.d/50foo.txt"));
+        assert!(warned("/etc/profile.d/path"));
+        assert!(warned("/etc/systemd/system/cron.service.d/override"));
+        assert!(!warned("/etc/systemd/system/cron.service.d/override.conf"));
+        assert!(warned("/etc/ssh/sshd_config.d/hardening"));
+        assert!(warned("/etc/logrotate.d/app.bak"));
+        assert!(!warned("/etc/hosts"));
+        let text = ignored_by_reader("/etc/sudoers.d/admins.conf").unwrap();
+        assert!(text.contains("sudo") && text.contains("/etc/sudoers.d/admins.conf"), "{text}");
+    }
 
     #[test]
     fn accounts_resolve_names_and_fall_back_to_numbers() {

@@ -1,0 +1,185 @@
+//! Three-way planning of file changes (SPEC §5). Pure: no I/O, cannot fail, tested on data.
+//!
+//! Each path is compared in three states: B the baseline (what the last snapshot observed), T
+//! the twin's working tree, L the machine now. The twin changed and the machine did not: a
+//! desired change, an action line. The machine changed and the twin did not: drift. Both
+//! changed: a conflict. Drift and conflicts become commented-out lines with a note, so a
+//! person can uncomment them to make the machine equal to the twin anyway. With no baseline (a
+//! fresh clone) or `--mirror`, every difference is a desired change.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::planfile::{FileState, Line};
+
+/// The three states of every path, machine paths as keys. A path missing from a map is absent
+/// there.
+#[derive(Default, Debug)]
+pub(crate) struct States {
+    /// None: no baseline (or `--mirror`): plan two-way.
+    pub(crate) baseline: Option<BTreeMap<String, FileState>>,
+    pub(crate) twin: BTreeMap<String, FileState>,
+    pub(crate) live: BTreeMap<String, FileState>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Class {
+    /// The twin was edited: an action line.
+    Desired,
+    /// The machine changed since the snapshot.
+    Drift,
+    /// Both changed.
+    Conflict,
+}
+
+/// One path where the twin and the machine differ.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Item {
+    pub(crate) path: String,
+    pub(crate) class: Class,
+    /// The verb that makes the machine equal to the twin; None when TwinSync cannot (a folder
+    /// or a special file stands there).
+    pub(crate) verb: Option<&'static str>,
+    pub(crate) twin: FileState,
+    pub(crate) live: FileState,
+    pub(crate) base: FileState,
+}
+
+impl Item {
+    /// The `git status`-like two letters: what the twin did (vs the baseline), what the
+    /// machine did. Two-way items show the twin's side only.
+    pub(crate) fn letters(&self, two_way: bool) -> String {
+        let side = |now: &FileState, before: &FileState| {
+            if same(now, before) {
+                ' '
+            } else if is_absent(before) {
+                'A'
+            } else if is_absent(now) {
+                'D'
+            } else {
+                'M'
+            }
+        };
+        if two_way {
+            return format!("{} ", side(&self.twin, &self.live));
+        }
+        format!("{}{}", side(&self.twin, &self.base), side(&self.live, &self.base))
+    }
+}
+
+fn is_absent(s: &FileState) -> bool {
+    matches!(s, FileState::Absent)
+}
+
+/// Equal as far as both sides say: content and kind always; mode, owner and group where both
+/// sides know them (a twin file without a `metadata.txt` line asks for no particular mode).
+pub(crate) fn same(a: &FileState, b: &FileState) -> bool {
+    use FileState::*;
+    match (a, b) {
+        (Absent, Absent) | (Dir, Dir) | (Other, Other) => true,
+        (File { oid: x, meta: mx }, File { oid: y, meta: my }) => {
+            x == y && (mx.is_none() || my.is_none() || mx == my)
+        }
+        (Link { oid: x, owner: ox }, Link { oid: y, owner: oy }) => {
+            x == y && (ox.is_none() || oy.is_none() || ox == oy)
+        }
+        _ => false,
+    }
+}
+
+/// The verb that turns `live` into `twin`.
+fn verb(twin: &FileState, live: &FileState) -> Option<&'static str> {
+    use FileState::*;
+    match (twin, live) {
+        (Absent, File { .. } | Link { .. }) => Some("DELETE"),
+        (File { .. } | Link { .. }, Absent) => Some("CREATE"),
+        (File { .. } | Link { .. }, File { .. } | Link { .. }) => Some("REPLACE"),
+        _ => None,
+    }
+}
+
+/// Every path where the twin and the machine differ, sorted by path.
+pub(crate) fn plan(states: &States) -> Vec<Item> {
+    let mut paths: BTreeSet<&String> = states.twin.keys().chain(states.live.keys()).collect();
+    if let Some(b) = &states.baseline {
+        paths.extend(b.keys());
+    }
+    let mut res = Vec::new();
+    for path in paths {
+        let get = |m: &BTreeMap<String, FileState>| m.get(path).cloned().unwrap_or(FileState::Absent);
+        let (t, l) = (get(&states.twin), get(&states.live));
+        if same(&t, &l) || (is_absent(&t) && matches!(l, FileState::Dir)) {
+            continue;
+        }
+        let b = states.baseline.as_ref().map(get);
+        let class = match &b {
+            None => Class::Desired,
+            Some(b) => match (same(&t, b), same(&l, b)) {
+                (true, _) => Class::Drift,
+                (false, true) => Class::Desired,
+                (false, false) => Class::Conflict,
+            },
+        };
+        res.push(Item {
+            path: path.clone(),
+            class,
+            verb: verb(&t, &l),
+            twin: t,
+            live: l,
+            base: b.unwrap_or(FileState::Absent),
+        });
+    }
+    res
+}
+
+/// The plan file's lines after the header: actions with their `#=`/`#+` records, drift and
+/// conflicts as commented-out suggestions with a note, and warnings.
+pub(crate) fn render(items: &[Item]) -> Vec<Line> {
+    let mut lines = Vec::new();
+    for item in items {
+        let path = &item.path;
+        let Some(verb) = item.verb else {
+            let what = match item.live {
+                FileState::Dir => "a folder stands there on this machine",
+                _ => "something other than a file stands there (or on the way there) on this machine",
+            };
+            lines.push(Line::Note(format!(
+                " cannot plan {path}: {what}; twinsync never writes through it. Fix it by hand, then plan again"
+            )));
+            continue;
+        };
+        if verb != "DELETE" {
+            if let Some(warning) = super::ignored_by_reader(path) {
+                lines.push(Line::Note(format!(" warning: {warning}")));
+            }
+        }
+        let action = Line::Action { verb: verb.to_string(), arg: path.clone() };
+        match item.class {
+            Class::Desired => lines.push(action),
+            Class::Drift => {
+                let what = match (&item.base, &item.live) {
+                    (FileState::Absent, _) => "was created",
+                    (_, FileState::Absent) => "was deleted",
+                    _ => "changed",
+                };
+                lines.push(Line::Note(format!(
+                    " drift: {path} {what} on this machine since the last snapshot; uncomment the next \
+                     line to make it as the twin has it, or run `twinsync snapshot` to take it into the twin"
+                )));
+                lines.push(Line::Note(format!("{verb} {path}")));
+            }
+            Class::Conflict => {
+                lines.push(Line::Note(format!(
+                    " conflict: {path} changed both in the twin and on this machine since the last \
+                     snapshot; see `twinsync diff {path}`, and uncomment the next line to use the twin's version"
+                )));
+                lines.push(Line::Note(format!("{verb} {path}")));
+            }
+        }
+        lines.push(Line::Seen { state: item.live.render(), arg: path.clone() });
+        lines.push(Line::Wanted { state: item.twin.render(), arg: path.clone() });
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests;
