@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// The system TwinSync reads and changes: `/` or a mounted disk (`--root`).
+#[derive(Clone)]
 pub(crate) struct Host {
     root: PathBuf,
 }
@@ -161,6 +162,100 @@ impl Host {
             return Err(Error::command(&cmd.summary, &cmd.display(), &status, &out.stderr));
         }
         Ok(Output { code, stdout: out.stdout, stderr: out.stderr })
+    }
+}
+
+impl Host {
+    /// A command that runs *in* the system: as it is when live, through `chroot ROOT` under
+    /// `--root` (so apt, dpkg and crontab see the disk's own configuration and programs).
+    pub(crate) fn cmd_in(&self, program: &str, summary: impl Into<String>) -> Cmd {
+        if self.is_live() {
+            Cmd::new(program, summary)
+        } else {
+            Cmd::new("chroot", summary).arg("--").arg(&self.root).arg(program)
+        }
+    }
+
+    /// Prepares `--root` for programs run inside it (`cmd_in`) until the session is dropped:
+    /// `/proc`, `/sys`, `/dev` and `/dev/pts` mounted, and, with `no_daemons`, a temporary
+    /// `/usr/sbin/policy-rc.d` that exits 101 so that packages start no daemons. Dropping the
+    /// session undoes all of it, also after a failure. Live, it does nothing.
+    pub(crate) fn enter(&self, no_daemons: bool) -> Result<RootSession<'_>> {
+        let mut session = RootSession { host: self, mounted: Vec::new(), policy: None };
+        if self.is_live() {
+            return Ok(session);
+        }
+        let mounts: [(&str, &[&str]); 4] = [
+            ("/proc", &["-t", "proc", "proc"]),
+            ("/sys", &["-t", "sysfs", "sysfs"]),
+            ("/dev", &["--bind", "/dev"]),
+            ("/dev/pts", &["--bind", "/dev/pts"]),
+        ];
+        for (dir, how) in mounts {
+            let target = self.path(dir);
+            if !target.is_dir() {
+                continue;
+            }
+            self.run(
+                &Cmd::new("mount", format!("mount {dir} inside {}", self.root.display()))
+                    .args(how)
+                    .arg(&target),
+            )?;
+            session.mounted.push(target);
+        }
+        if no_daemons {
+            let path = self.path("/usr/sbin/policy-rc.d");
+            let old = match fs_err::read(&path) {
+                Ok(bytes) => Some(bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Error::io("read the disk's policy-rc.d", e)),
+            };
+            let old_mode = std::fs::metadata(&path)
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
+                .ok();
+            session.policy = Some((path.clone(), old.zip(old_mode)));
+            fs_err::write(
+                &path,
+                "#!/bin/sh\n# written by twinsync for the time of an apply: start no daemons\nexit 101\n",
+            )?;
+            fs_err::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        }
+        Ok(session)
+    }
+}
+
+/// `--root` made ready for `chroot` (see `Host::enter`); undone when dropped.
+pub(crate) struct RootSession<'a> {
+    host: &'a Host,
+    mounted: Vec<PathBuf>,
+    /// policy-rc.d's path and what was there before (content and mode), if anything.
+    policy: Option<(PathBuf, Option<(Vec<u8>, u32)>)>,
+}
+
+impl Drop for RootSession<'_> {
+    fn drop(&mut self) {
+        if let Some((path, old)) = self.policy.take() {
+            let res = match old {
+                Some((bytes, mode)) => std::fs::write(&path, bytes).and_then(|()| {
+                    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                }),
+                None => std::fs::remove_file(&path),
+            };
+            if let Err(e) = res {
+                eprintln!("twinsync: warning: could not restore {}: {e}; check it by hand", path.display());
+            }
+        }
+        for target in self.mounted.drain(..).rev() {
+            let cmd = Cmd::new("umount", format!("unmount {}", target.display())).arg(&target);
+            if self.host.run(&cmd).is_err() {
+                // Busy (a daemon started anyway): detach it, so the disk can still be unmounted later.
+                let lazy =
+                    Cmd::new("umount", format!("unmount {}", target.display())).arg("--lazy").arg(&target);
+                if let Err(e) = self.host.run(&lazy) {
+                    eprintln!("twinsync: warning: {}", e.message());
+                }
+            }
+        }
     }
 }
 

@@ -159,6 +159,7 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 }
 
 /// Everything a command needs to know about who runs it, on which system, with which twin.
+#[derive(Clone)]
 pub(crate) struct Ctx {
     pub(crate) global: Global,
     pub(crate) host: Host,

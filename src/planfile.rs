@@ -448,6 +448,89 @@ fn check_state(domain: Domain, state: &str) -> Result<(), String> {
     }
 }
 
+/// How a difference between the twin and the machine came about (SPEC §5).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Class {
+    /// The twin was edited: an action line.
+    Desired,
+    /// The machine changed since the snapshot: a commented-out suggestion.
+    Drift,
+    /// Both changed: a commented-out suggestion.
+    Conflict,
+}
+
+/// SPEC §5 for one item: None when the twin and the machine agree. `base` is None without a
+/// baseline (or with `--mirror`): then every difference is desired. Otherwise it says whether
+/// the twin, and the machine, are as the baseline has the item.
+pub(crate) fn classify(twin_is_live: bool, base: Option<(bool, bool)>) -> Option<Class> {
+    if twin_is_live {
+        return None;
+    }
+    Some(match base {
+        None => Class::Desired,
+        Some((true, _)) => Class::Drift,
+        Some((false, true)) => Class::Desired,
+        Some((false, false)) => Class::Conflict,
+    })
+}
+
+/// One difference of a keyed domain (a package, a unit, the crontab), as a planner decided it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Planned {
+    /// The package, unit, or user whose crontab it is.
+    pub(crate) key: String,
+    pub(crate) class: Class,
+    /// The lines that make the machine as the twin has it (`("ENABLE", "cron.service")`); empty
+    /// when TwinSync cannot or will not do it (then `note` says why).
+    pub(crate) actions: Vec<(&'static str, String)>,
+    /// The machine's state of the item, for the `#=` line under each action.
+    pub(crate) seen: String,
+    /// The twin's version, for a `#+` line (startup only).
+    pub(crate) wanted: Option<String>,
+    /// A note shown above the lines: why nothing is planned, or a warning.
+    pub(crate) note: Option<String>,
+    /// Two letters for `status`, like `git status --short`: the twin's side, the machine's side.
+    pub(crate) letters: String,
+}
+
+/// The plan lines of a keyed domain: actions (or commented-out suggestions for drift and
+/// conflicts) with a `#=` (and `#+`) record under each.
+pub(crate) fn render_planned(items: &[Planned]) -> Vec<Line> {
+    let mut lines = Vec::new();
+    for item in items {
+        if let Some(note) = &item.note {
+            lines.push(Line::Note(format!(" {note}")));
+        }
+        if item.actions.is_empty() {
+            continue;
+        }
+        let key = &item.key;
+        match item.class {
+            Class::Desired => {}
+            Class::Drift => lines.push(Line::Note(format!(
+                " drift: {key} changed on this machine since the last snapshot; uncomment the line(s) \
+                 below to make it as the twin has it, or run `twinsync snapshot` to take it into the twin"
+            ))),
+            Class::Conflict => lines.push(Line::Note(format!(
+                " conflict: {key} changed both in the twin and on this machine since the last snapshot; \
+                 uncomment the line(s) below to make it as the twin has it"
+            ))),
+        }
+        for (verb, arg) in &item.actions {
+            let action = format!("{verb} {arg}");
+            lines.push(match item.class {
+                Class::Desired => Line::Action { verb: verb.to_string(), arg: arg.clone() },
+                _ => Line::Note(action),
+            });
+            lines.push(Line::Seen { state: item.seen.clone(), arg: arg.clone() });
+            if let Some(w) = &item.wanted {
+                lines.push(Line::Wanted { state: w.clone(), arg: arg.clone() });
+            }
+        }
+    }
+    lines
+}
+
 /// The state of one file path, as the `#=` and `#+` lines of a files plan write it.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub(crate) enum FileState {

@@ -285,3 +285,250 @@ pub fn files_apply(ctx: &mut Ctx) {
     }
     ctx.check_eq(&["find", "/etc", "-name", ".twinsync-*"], "");
 }
+
+/// A local apt repository inside the machine, so package scenarios need no network: three
+/// small packages, `twinsync-demo-app` depending on `twinsync-demo-lib`.
+fn local_repo(ctx: &Ctx) {
+    const REPO: &str = "/srv/twinsync-repo";
+    ctx.run(&["mkdir", "-p", REPO]);
+    for (name, depends) in
+        [("twinsync-demo-lib", ""), ("twinsync-demo-app", "twinsync-demo-lib"), ("twinsync-demo-tool", "")]
+    {
+        let dir = format!("/tmp/build/{name}");
+        let mut control = format!(
+            "Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: TwinSync tests <tests@example.invalid>\n\
+             Description: a package for the tests of TwinSync\n"
+        );
+        if !depends.is_empty() {
+            control.push_str(&format!("Depends: {depends}\n"));
+        }
+        ctx.m.write_file(&format!("{dir}/DEBIAN/control"), &control);
+        ctx.m.write_file(&format!("{dir}/usr/share/doc/{name}/README"), "a test package\n");
+        ctx.run(&["dpkg-deb", "--root-owner-group", "--build", &dir, &format!("{REPO}/{name}_1.0_all.deb")]);
+    }
+    let index = r#"cd /srv/twinsync-repo && for f in *.deb; do dpkg-deb -f "$f"; echo "Filename: ./$f"; echo "Size: $(stat -c %s "$f")"; echo "SHA256: $(sha256sum "$f" | cut -d' ' -f1)"; echo; done > Packages"#;
+    ctx.run(&["sh", "-c", index]);
+    ctx.m.write_file(
+        "/etc/apt/sources.list.d/twinsync-test.list",
+        &format!("deb [trusted=yes] file:{REPO} ./\n"),
+    );
+    ctx.run(&[
+        "apt-get",
+        "update",
+        "-qq",
+        "-o",
+        "Dir::Etc::sourcelist=/etc/apt/sources.list.d/twinsync-test.list",
+        "-o",
+        "Dir::Etc::sourceparts=-",
+        "-o",
+        "APT::Get::List-Cleanup=0",
+    ]);
+}
+
+fn dpkg_txt_with(ctx: &Ctx, add: &[&str], drop: &[&str]) -> String {
+    let text = ctx.file(&twin("system/packages/dpkg.txt"));
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !drop.iter().any(|d| l.split('\t').next() == Some(*d)))
+        .map(str::to_string)
+        .collect();
+    lines.extend(add.iter().map(|a| a.to_string()));
+    lines.sort();
+    lines.join("\n") + "\n"
+}
+
+fn installed(ctx: &Ctx, name: &str) -> bool {
+    ctx.run(&["sh", "-c", &format!("dpkg-query -W -f='${{db:Status-Abbrev}}' {name} 2>/dev/null || true")])
+        .starts_with("ii")
+}
+
+/// A package added in the twin is installed (and marked manual), one dropped is removed, a
+/// removal that would cascade is refused with nothing removed, an option-shaped line exits 2,
+/// and undo reverses the run.
+pub fn packages_apply(ctx: &mut Ctx) {
+    local_repo(ctx);
+    ctx.run(&["apt-get", "install", "-y", "-qq", "twinsync-demo-app"]);
+    ctx.twinsync(&["init", TWIN]);
+    ctx.twinsync(&["snapshot"]);
+    ctx.check_line(&["cat", &twin("system/packages/dpkg.txt")], "twinsync-demo-app\t1.0");
+
+    // A cascade: dropping the library would also remove the app, which the plan does not name.
+    let edited = dpkg_txt_with(ctx, &[], &["twinsync-demo-lib"]);
+    ctx.edit_twin("system/packages/dpkg.txt", &edited, "drop the lib");
+    let plan = ctx.twinsync(&["plan", "packages"]);
+    if !plan.lines().any(|l| l == "REMOVE twinsync-demo-lib") {
+        ctx.fail(&format!("the plan has no REMOVE line:\n{plan}"));
+    }
+    let out = ctx.twinsync_fails(&["apply", "packages", "--yes"], 2);
+    if !out.contains("twinsync-demo-app") {
+        ctx.fail(&format!("the refusal does not name the package the cascade would remove:\n{out}"));
+    }
+    if !installed(ctx, "twinsync-demo-lib") || !installed(ctx, "twinsync-demo-app") {
+        ctx.fail("a refused removal removed something");
+    }
+
+    // Add the tool and drop the app (the lib stays, as the twin has it again).
+    let edited = dpkg_txt_with(
+        ctx,
+        &["twinsync-demo-lib\t1.0", "twinsync-demo-tool"],
+        &["twinsync-demo-app", "twinsync-demo-lib"],
+    );
+    ctx.edit_twin("system/packages/dpkg.txt", &edited, "tool in, app out");
+    let plan = ctx.twinsync(&["plan", "packages"]);
+    for line in ["INSTALL twinsync-demo-tool", "REMOVE twinsync-demo-app"] {
+        if !plan.lines().any(|l| l == line) {
+            ctx.fail(&format!("the plan has no line {line:?}:\n{plan}"));
+        }
+    }
+    let dry = ctx.twinsync(&["apply", "packages", "--dry-run"]);
+    for needle in ["apt-get install -y", "--force-confold", "apt-get remove -y"] {
+        if !dry.contains(needle) {
+            ctx.fail(&format!("the dry run does not show {needle:?}:\n{dry}"));
+        }
+    }
+    if dry.contains("--allow") {
+        ctx.fail(&format!("an --allow-* override in:\n{dry}"));
+    }
+    if installed(ctx, "twinsync-demo-tool") {
+        ctx.fail("the dry run installed the package");
+    }
+    ctx.twinsync(&["apply", "packages", "--yes"]);
+    if !installed(ctx, "twinsync-demo-tool") || installed(ctx, "twinsync-demo-app") {
+        ctx.fail("apply did not install the tool and remove the app");
+    }
+    ctx.check_line(&["apt-mark", "showmanual"], "twinsync-demo-tool");
+    ctx.check_line(&["cat", &twin("system/packages/dpkg.txt")], "twinsync-demo-tool\t1.0");
+
+    // A plan line shaped like an option is bad input.
+    ctx.m.write_file(&twin("plans/plan-packages.txt"), "INSTALL -oAPT::Get::Trivial-Only=1\n");
+    ctx.twinsync_fails(&["apply", "packages", "--yes"], 2);
+
+    // Undo reverses the run: the tool goes, the app comes back.
+    ctx.run(&["rm", "-f", &twin("plans/plan-packages.txt")]);
+    ctx.twinsync(&["undo", "--yes"]);
+    if installed(ctx, "twinsync-demo-tool") || !installed(ctx, "twinsync-demo-app") {
+        ctx.fail("undo did not reverse the packages run");
+    }
+}
+
+/// A service disabled and stopped in the twin is disabled and stopped; a crontab edited in the
+/// twin is installed; an invalid one is refused with cron's message.
+pub fn services_startup_apply(ctx: &mut Ctx) {
+    ctx.twinsync(&["init", TWIN]);
+    ctx.twinsync(&["snapshot"]);
+    ctx.check_line(&["cat", &twin("system/services/desired-state.txt")], "cron.service enabled active");
+    let states = ctx.file(&twin("system/services/desired-state.txt"));
+    let edited = states.replace("cron.service enabled active\n", "cron.service disabled inactive\n");
+    ctx.edit_twin("system/services/desired-state.txt", &edited, "no cron");
+    ctx.edit_twin("system/startup/user-crontab.txt", "*/5 * * * * /usr/bin/true\n", "a job");
+    let plan = ctx.twinsync(&["plan", "services", "startup"]);
+    for line in
+        ["DISABLE cron.service", "STOP cron.service", "UPDATE_USER_CRONTAB system/startup/user-crontab.txt"]
+    {
+        if !plan.lines().any(|l| l == line) {
+            ctx.fail(&format!("the plan has no line {line:?}:\n{plan}"));
+        }
+    }
+    ctx.twinsync(&["apply", "services", "startup", "--yes"]);
+    ctx.check_eq(&["sh", "-c", "systemctl is-enabled cron.service || true"], "disabled");
+    ctx.check_eq(&["sh", "-c", "systemctl is-active cron.service || true"], "inactive");
+    ctx.check_eq(&["crontab", "-l"], "*/5 * * * * /usr/bin/true");
+
+    // An invalid crontab is refused with cron's own message; the installed one stays.
+    ctx.edit_twin("system/startup/user-crontab.txt", "61 * * * * /usr/bin/true\n", "a bad minute");
+    ctx.twinsync(&["plan", "startup"]);
+    let out = ctx.twinsync_fails(&["apply", "startup", "--yes"], 2);
+    if !out.contains("bad minute") {
+        ctx.fail(&format!("the refusal does not show cron's message:\n{out}"));
+    }
+    ctx.check_eq(&["crontab", "-l"], "*/5 * * * * /usr/bin/true");
+
+    // Undo of the first run: cron enabled and running again, the old (empty) crontab back.
+    let runs = ctx.run(&["ls", "/var/lib/twinsync/journal"]);
+    let first = runs.lines().next().unwrap_or_default().to_string();
+    ctx.twinsync(&["undo", "--yes", &first]);
+    ctx.check_eq(&["sh", "-c", "systemctl is-enabled cron.service || true"], "enabled");
+    ctx.check_eq(&["sh", "-c", "systemctl is-active cron.service || true"], "active");
+    ctx.check_eq(&["sh", "-c", "crontab -l 2>&1 || true"], "no crontab for root");
+}
+
+/// From a rescue system, with `--root` on the powered-off disk: the twin enables and disables
+/// units and installs a package; START and STOP are reported as deferred.
+pub fn rescue_apply(ctx: &mut Ctx) {
+    local_repo(ctx);
+    ctx.m.poweroff();
+    let tmp = ctx.tmp();
+    let p = |p: &Path| p.to_str().unwrap().to_owned();
+    let (root, twin_dir) = (p(ctx.m.root()), p(&tmp.join("rescue-twin")));
+    let (config, state) = (p(&tmp.join("config")), p(&tmp.join("state")));
+    let home = format!("/home/{USER}");
+    let opts = [
+        "--root", &root, "--twin", &twin_dir, "--config", &config, "--state", &state, "--home", &home,
+        "--user", USER,
+    ];
+    let run = |args: &[&str]| ctx.twinsync_outside(&[&opts[..], args].concat());
+    run(&["init"]);
+    run(&["snapshot"]);
+    let dir = Path::new(&twin_dir);
+    let edit = |rel: &str, f: &dyn Fn(&str) -> String| {
+        let path = dir.join(rel);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| ctx.fail(&format!("{rel}: {e}")));
+        std::fs::write(&path, f(&text)).unwrap();
+    };
+    edit("system/packages/dpkg.txt", &|t| format!("{t}twinsync-demo-tool\n"));
+    let states = std::fs::read_to_string(dir.join("system/services/desired-state.txt")).unwrap();
+    if !states.contains("systemd-networkd.service disabled unknown\n") {
+        ctx.fail(&format!("the disk has no disabled systemd-networkd.service:\n{states}"));
+    }
+    edit("system/services/desired-state.txt", &|t| {
+        t.replace("cron.service enabled unknown\n", "cron.service disabled unknown\n").replace(
+            "systemd-networkd.service disabled unknown\n",
+            "systemd-networkd.service enabled unknown\n",
+        )
+    });
+    let plan = run(&["plan", "packages", "services"]);
+    for line in ["INSTALL twinsync-demo-tool", "DISABLE cron.service", "ENABLE systemd-networkd.service"] {
+        if !plan.lines().any(|l| l == line) {
+            ctx.fail(&format!("the plan has no line {line:?}:\n{plan}"));
+        }
+    }
+    // A START cannot be planned from unknown; add one by hand: it is deferred.
+    let services_plan = dir.join("plans/plan-services.txt");
+    let text = std::fs::read_to_string(&services_plan).unwrap();
+    std::fs::write(&services_plan, format!("{text}START cron.service\n")).unwrap();
+    let out = run(&["apply", "--yes"]);
+    if !out.contains("deferred") {
+        ctx.fail(&format!("START was not reported as deferred:\n{out}"));
+    }
+    let state_of = |unit: &str| {
+        let out = std::process::Command::new("systemctl")
+            .args(["--root", &root, "is-enabled", unit])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    if state_of("cron.service") != "disabled" {
+        ctx.fail(&format!("cron.service is {} on the disk, not disabled", state_of("cron.service")));
+    }
+    if state_of("systemd-networkd.service") != "enabled" {
+        ctx.fail(&format!(
+            "systemd-networkd.service is {} on the disk",
+            state_of("systemd-networkd.service")
+        ));
+    }
+    let q = std::process::Command::new("dpkg-query")
+        .args([&format!("--root={root}"), "-W", "-f=${db:Status-Abbrev}", "twinsync-demo-tool"])
+        .output()
+        .unwrap();
+    if !String::from_utf8_lossy(&q.stdout).starts_with("ii") {
+        ctx.fail("twinsync-demo-tool is not installed on the disk");
+    }
+    // Nothing stays mounted inside the disk, and its policy-rc.d is gone again.
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    if mounts.lines().any(|l| l.split(' ').nth(1).is_some_and(|m| m.starts_with(&format!("{root}/")))) {
+        ctx.fail("a mount inside the disk was left after the apply");
+    }
+    if Path::new(&root).join("usr/sbin/policy-rc.d").exists() {
+        ctx.fail("the temporary policy-rc.d was left on the disk");
+    }
+}

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub(crate) use crate::planfile::Class;
 use crate::planfile::{FileState, Line};
 
 /// The three states of every path, machine paths as keys. A path missing from a map is absent
@@ -19,16 +20,6 @@ pub(crate) struct States {
     pub(crate) baseline: Option<BTreeMap<String, FileState>>,
     pub(crate) twin: BTreeMap<String, FileState>,
     pub(crate) live: BTreeMap<String, FileState>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Class {
-    /// The twin was edited: an action line.
-    Desired,
-    /// The machine changed since the snapshot.
-    Drift,
-    /// Both changed.
-    Conflict,
 }
 
 /// One path where the twin and the machine differ.

@@ -1,12 +1,23 @@
 //! Packages: what dpkg has installed, and which of them were installed on purpose.
 //!
 //! `collect` reads only. The parsers are pure and tested on output captured from a real Debian
-//! system (`testdata/samples/`).
+//! system (`testdata/samples/`). `plan` (pure) turns the baseline, twin and live package lists
+//! into plan items; `apply` checks a packages plan against the machine and apt's own simulation
+//! and runs it with apt-get.
 
 use std::collections::BTreeMap;
 
 use crate::error::Result;
 use crate::host::{Cmd, Host};
+
+mod apply;
+mod plan;
+
+// Until `workflow` wires `plan packages` and `apply packages` (issue 5), nothing calls these yet.
+#[allow(unused_imports)]
+pub(crate) use apply::{apply, check, describe, parse_simulation, reverse, Checked, Simulation};
+#[allow(unused_imports)]
+pub(crate) use plan::plan;
 
 pub(crate) const DPKG_FORMAT: &str = "${db:Status-Abbrev}\t${Package}\t${Architecture}\t${Version}\n";
 
@@ -131,6 +142,23 @@ pub(crate) fn parse_dpkg_txt(text: &str) -> std::result::Result<BTreeMap<String,
         }
     }
     Ok(res)
+}
+
+/// The state of a package as plan files (`#=`) and journals write it: `installed:VERSION` or
+/// `absent`.
+fn state_text(version: Option<&String>) -> String {
+    match version {
+        Some(v) => format!("installed:{v}"),
+        None => "absent".to_string(),
+    }
+}
+
+/// `NAME=VERSION` or `NAME` (a plan's INSTALL argument) into its parts.
+fn split_arg(arg: &str) -> (&str, Option<&str>) {
+    match arg.split_once('=') {
+        Some((name, version)) => (name, Some(version)),
+        None => (arg, None),
+    }
 }
 
 /// Debian package names: lower case letters, digits, `+ - .`, at least two characters,
