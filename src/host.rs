@@ -224,12 +224,15 @@ impl Host {
     }
 }
 
+/// A file's content and mode, to put back.
+type OldFile = (Vec<u8>, u32);
+
 /// `--root` made ready for `chroot` (see `Host::enter`); undone when dropped.
 pub(crate) struct RootSession<'a> {
     host: &'a Host,
     mounted: Vec<PathBuf>,
     /// policy-rc.d's path and what was there before (content and mode), if anything.
-    policy: Option<(PathBuf, Option<(Vec<u8>, u32)>)>,
+    policy: Option<(PathBuf, Option<OldFile>)>,
 }
 
 impl Drop for RootSession<'_> {

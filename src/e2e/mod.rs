@@ -36,6 +36,9 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("rescue", scenarios::rescue),
     ("sudo_user", scenarios::sudo_user),
     ("files_apply", scenarios::files_apply),
+    ("packages_apply", scenarios::packages_apply),
+    ("services_startup_apply", scenarios::services_startup_apply),
+    ("rescue_apply", scenarios::rescue_apply),
 ];
 
 /// Where `twinsync` lives inside the machine.

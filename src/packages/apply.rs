@@ -11,9 +11,6 @@
 //! `apt-get remove` for all REMOVE lines, non-interactively, with every line in the journal
 //! first: `package VERB ARG OLDSTATE`, OLDSTATE `installed:VERSION` or `absent`.
 
-// `workflow` calls these once `apply packages` is wired (issue 5); until then only tests do.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{collect, split_arg, state_text, Installed};

@@ -13,10 +13,7 @@ use crate::host::{Cmd, Host};
 mod apply;
 mod plan;
 
-// Until `workflow` wires `plan packages` and `apply packages` (issue 5), nothing calls these yet.
-#[allow(unused_imports)]
-pub(crate) use apply::{apply, check, describe, parse_simulation, reverse, Checked, Simulation};
-#[allow(unused_imports)]
+pub(crate) use apply::{apply, check, describe, reverse, Checked};
 pub(crate) use plan::plan;
 
 pub(crate) const DPKG_FORMAT: &str = "${db:Status-Abbrev}\t${Package}\t${Architecture}\t${Version}\n";

@@ -1,9 +1,6 @@
 //! The packages planner (SPEC §5): the baseline, the twin's `dpkg.txt` and the installed
 //! packages decide, package by package, what a packages plan holds. Pure: no I/O, tested on data.
 
-// `workflow` calls this once `plan packages` is wired (issue 5); until then only tests do.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{state_text, Installed};

@@ -2,12 +2,24 @@
 //!
 //! `collect` reads only; the parsers are pure and tested on output captured from real Debian.
 //! Offline (under `--root`, or where systemd is not PID 1) only the unit files can be read:
-//! the running state is `unknown` then — TwinSync never guesses it.
+//! the running state is `unknown` then — TwinSync never guesses it. `plan` (pure) turns the
+//! baseline, twin and live `desired-state.txt` into plan items; `apply` checks a services plan
+//! against the machine and runs it with systemctl.
 
 use std::collections::BTreeMap;
 
 use crate::error::Result;
 use crate::host::{Cmd, Host};
+
+mod apply;
+mod plan;
+
+pub(crate) use apply::{apply, check, describe, reverse, Checked};
+pub(crate) use plan::plan;
+
+/// The is-enabled words a plan can set (with `systemctl enable`, `disable`, `mask`); every
+/// other word (static, alias, indirect, enabled-runtime, …) belongs to systemd or a package.
+pub(crate) const PLANNABLE: [&str; 3] = ["enabled", "disabled", "masked"];
 
 /// One line of `desired-state.txt`: `UNIT ENABLED RUNNING`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,14 +119,70 @@ pub(crate) fn desired_state(
         .map(|(unit, enabled)| {
             let running = match running {
                 None => "unknown",
-                Some(map) => match map.get(unit).map(String::as_str) {
-                    Some("active" | "activating" | "reloading" | "refreshing") => "active",
-                    _ => "inactive",
-                },
+                Some(map) => running_word(map.get(unit).map_or("", String::as_str)),
             };
             (unit.clone(), UnitState { enabled: enabled.clone(), running: running.to_string() })
         })
         .collect()
+}
+
+/// The RUNNING word of a unit's ACTIVE state (`systemctl is-active`, or the ACTIVE column of
+/// `list-units`): `active` also while activating or reloading, else `inactive` (also failed,
+/// or not loaded at all).
+pub(crate) fn running_word(active: &str) -> &'static str {
+    match active {
+        "active" | "activating" | "reloading" | "refreshing" => "active",
+        _ => "inactive",
+    }
+}
+
+/// The state of a unit as plan files (`#=`) and journals write it: `ENABLED:RUNNING`, like
+/// `enabled:active`.
+pub(crate) fn state_text(state: &UnitState) -> String {
+    format!("{}:{}", state.enabled, state.running)
+}
+
+/// `ENABLED:RUNNING` back into its words; None when it is not such a state.
+pub(crate) fn parse_state_text(text: &str) -> Option<UnitState> {
+    let (enabled, running) = text.split_once(':')?;
+    Some(UnitState { enabled: enabled.to_string(), running: running.to_string() })
+}
+
+/// The stdout of `systemctl is-enabled UNIT`: its word, or None when systemctl printed none
+/// (the unit does not exist; the reason is on stderr).
+pub(crate) fn parse_is_enabled(out: &str) -> Option<String> {
+    out.split_whitespace().next().map(str::to_string)
+}
+
+/// The stdout of `systemctl is-active UNIT` as a RUNNING word, or None when systemctl printed
+/// nothing (a template has no active state).
+pub(crate) fn parse_is_active(out: &str) -> Option<&'static str> {
+    out.split_whitespace().next().map(running_word)
+}
+
+/// A template (`getty@.service`): a unit for instances (`getty@tty1.service`), never running
+/// itself.
+pub(crate) fn is_template(unit: &str) -> bool {
+    unit.rsplit_once('.').is_some_and(|(name, _)| name.ends_with('@'))
+}
+
+/// Why a unit with this is-enabled word is not planned: what the word means, and so who
+/// decides it.
+pub(crate) fn why_not_planned(word: &str) -> String {
+    let why = match word {
+        "static" => "a static unit has no [Install] section: it runs when another unit needs it",
+        "alias" => "an alias is another name of a unit; plan the unit it points to",
+        "indirect" => "an indirect unit is enabled through another unit (Also=) or is a template",
+        "generated" => "a generated unit is made at boot by a systemd generator",
+        "transient" => "a transient unit exists only while it runs",
+        "enabled-runtime" | "masked-runtime" | "linked-runtime" => {
+            "this is runtime state under /run, gone at the next boot"
+        }
+        "linked" => "a linked unit file lives outside systemd's unit folders",
+        "bad" => "systemd cannot read the unit file (bad)",
+        _ => return format!("`{word}` is not a state twinsync plans (only enabled, disabled, masked)"),
+    };
+    why.to_string()
 }
 
 pub(crate) fn render_desired_state(desired: &BTreeMap<String, UnitState>) -> String {
@@ -233,6 +301,68 @@ mod tests {
         assert!(parse_desired_state("a.service enabled active\na.service disabled active\n")
             .unwrap_err()
             .contains("twice"));
+    }
+
+    /// The `UNIT<TAB>stdout<TAB>exit code` lines of an `is-enabled`/`is-active` sample.
+    fn sample_rows(name: &str) -> Vec<(String, String, String)> {
+        sample(name)
+            .lines()
+            .map(|l| {
+                let mut it = l.split('\t').map(str::to_string);
+                (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn is_enabled_agrees_with_list_unit_files() {
+        for (rows, listing) in [
+            ("systemctl-is-enabled.txt", "systemctl-list-unit-files.txt"),
+            ("systemctl-root-is-enabled.txt", "systemctl-root-list-unit-files.txt"),
+        ] {
+            let files = parse_list_unit_files(&sample(listing));
+            for (unit, out, code) in sample_rows(rows) {
+                let word = parse_is_enabled(&out);
+                match files.get(&unit) {
+                    Some(listed) => assert_eq!(word.as_deref(), Some(listed.as_str()), "{rows}: {unit}"),
+                    // Instances are not unit files; a unit that does not exist prints nothing.
+                    None if unit == "getty@tty1.service" => assert_eq!(word.as_deref(), Some("enabled")),
+                    None => assert!(word.is_none() && code == "1", "{rows}: {unit}"),
+                }
+            }
+        }
+        // Exit status 1 is an answer, not a failure: disabled and masked units say so.
+        let rows = sample_rows("systemctl-is-enabled.txt");
+        assert!(rows.iter().any(|(u, o, c)| u == "e2scrub_reap.service" && o == "masked" && c == "1"));
+        assert!(rows.iter().any(|(_, o, _)| o == "enabled-runtime"));
+    }
+
+    #[test]
+    fn is_active_agrees_with_list_units() {
+        let listed = parse_list_units(&sample("systemctl-list-units.txt"));
+        for (unit, out, _) in sample_rows("systemctl-is-active.txt") {
+            let word = parse_is_active(&out);
+            if is_template(&unit) {
+                assert_eq!(word, None, "templates have no active state");
+                continue;
+            }
+            let from_list = running_word(listed.get(&unit).map_or("", String::as_str));
+            assert_eq!(word, Some(from_list), "{unit}");
+        }
+        assert_eq!(parse_is_active("failed\n"), Some("inactive"));
+        assert_eq!(parse_is_active("activating\n"), Some("active"));
+    }
+
+    #[test]
+    fn states_and_templates() {
+        let st = UnitState { enabled: "enabled-runtime".into(), running: "active".into() };
+        assert_eq!(state_text(&st), "enabled-runtime:active");
+        assert_eq!(parse_state_text("enabled-runtime:active"), Some(st));
+        assert_eq!(parse_state_text("enabled"), None);
+        assert!(is_template("getty@.service") && is_template("autovt@.service"));
+        assert!(!is_template("getty@tty1.service") && !is_template("cron.service"));
+        assert!(why_not_planned("static").contains("[Install]"));
+        assert!(why_not_planned("weird").contains("`weird`"));
     }
 
     #[test]
