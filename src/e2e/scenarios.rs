@@ -294,7 +294,7 @@ fn local_repo(ctx: &Ctx) {
     for (name, depends) in
         [("twinsync-demo-lib", ""), ("twinsync-demo-app", "twinsync-demo-lib"), ("twinsync-demo-tool", "")]
     {
-        let dir = format!("/tmp/build/{name}");
+        let dir = format!("/root/build/{name}");
         let mut control = format!(
             "Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: TwinSync tests <tests@example.invalid>\n\
              Description: a package for the tests of TwinSync\n"
