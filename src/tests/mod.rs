@@ -4,6 +4,7 @@
 //! real `/` or home.
 
 mod apply;
+mod domains;
 mod snapshot;
 
 use std::ffi::OsString;

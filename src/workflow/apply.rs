@@ -432,9 +432,10 @@ pub(crate) fn undo(ctx: &Ctx, run: Option<&str>) -> Result<ExitCode> {
         all.failed += c.failed;
         all.skipped += c.skipped;
     };
-    // The reverse of apply's order: startup, services, files, packages.
+    // The reverse of apply's order: startup, services, files, packages. The preview above
+    // named every step; here only what went wrong.
     let say = &mut |line: String| {
-        if line.starts_with("NOT") || line.starts_with("FAILED") || !ctx.global.quiet {
+        if line.starts_with("NOT") || line.starts_with("FAILED") {
             println!("  {line}");
         }
     };
@@ -444,13 +445,7 @@ pub(crate) fn undo(ctx: &Ctx, run: Option<&str>) -> Result<ExitCode> {
     for (_, ready) in &services_undo {
         add(world.apply(ready, &mut journal, say));
     }
-    let files = fapply::undo(host, &accounts, &state, &applied, &mut |line| {
-        // The preview above named every path; here only what went wrong.
-        if line.starts_with("NOT") || line.starts_with("FAILED") {
-            println!("  {line}");
-        }
-    });
-    add(files);
+    add(fapply::undo(host, &accounts, &state, &applied, say));
     for (_, ready) in &packages_undo {
         add(world.apply(ready, &mut journal, say));
     }
