@@ -474,6 +474,17 @@ pub(crate) fn classify(twin_is_live: bool, base: Option<(bool, bool)>) -> Option
     })
 }
 
+/// `git status --short`'s letter for one side of an item against its base: `A` added, `D`
+/// deleted, `M` modified, a space when they are the same.
+pub(crate) fn status_letter(now: bool, before: bool, same: bool) -> char {
+    match (now, before) {
+        _ if same => ' ',
+        (true, false) => 'A',
+        (false, true) => 'D',
+        _ => 'M',
+    }
+}
+
 /// One difference of a keyed domain (a package, a unit, the crontab), as a planner decided it.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub(crate) struct Planned {

@@ -77,18 +77,14 @@ fn same(a: Side, b: Side) -> bool {
 
 /// `git status --short` style: how `side` differs from `base`.
 fn letter(side: Side, base: Side) -> char {
-    match (side, base) {
-        (Some(_), None) => 'A',
-        (None, Some(_)) => 'D',
-        _ if same(side, base) => ' ',
-        _ => 'M',
-    }
+    planfile::status_letter(side.is_some(), base.is_some(), same(side, base))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::planfile::{render_planned, Line, Plan};
+    use crate::tests::{one_planned as one, planned_summary as summary};
 
     fn listed(items: &[(&str, Option<&str>)]) -> Listed {
         items.iter().map(|(n, v)| (n.to_string(), v.map(str::to_string))).collect()
@@ -96,22 +92,6 @@ mod tests {
 
     fn installed(items: &[(&str, &str)]) -> Installed {
         items.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
-    }
-
-    /// (key, class, actions, seen, letters) of each item, for compact assertions.
-    fn summary(items: &[Planned]) -> Vec<(String, Class, Vec<String>, String, String)> {
-        items
-            .iter()
-            .map(|i| {
-                let actions = i.actions.iter().map(|(v, a)| format!("{v} {a}")).collect();
-                (i.key.clone(), i.class, actions, i.seen.clone(), i.letters.clone())
-            })
-            .collect()
-    }
-
-    fn one(items: &[Planned]) -> (String, Class, Vec<String>, String, String) {
-        assert_eq!(items.len(), 1, "{items:?}");
-        summary(items).remove(0)
     }
 
     fn s(x: &str) -> String {

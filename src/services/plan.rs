@@ -228,18 +228,14 @@ fn same(a: Option<&UnitState>, b: Option<&UnitState>) -> bool {
 }
 
 fn letter(side: Option<&UnitState>, base: Option<&UnitState>) -> char {
-    match (side, base) {
-        (Some(_), None) => 'A',
-        (None, Some(_)) => 'D',
-        _ if same(side, base) => ' ',
-        _ => 'M',
-    }
+    crate::planfile::status_letter(side.is_some(), base.is_some(), same(side, base))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::planfile::{self, render_planned, Domain, Line, Plan};
+    use crate::tests::{one_planned as one, planned_summary as summary};
 
     fn units(items: &[(&str, &str, &str)]) -> Units {
         items
@@ -250,22 +246,6 @@ mod tests {
 
     fn one_unit(enabled: &str, running: &str) -> Units {
         units(&[("cron.service", enabled, running)])
-    }
-
-    /// (key, class, actions, seen, letters) of each item, for compact assertions.
-    fn summary(items: &[Planned]) -> Vec<(String, Class, Vec<String>, String, String)> {
-        items
-            .iter()
-            .map(|i| {
-                let actions = i.actions.iter().map(|(v, a)| format!("{v} {a}")).collect();
-                (i.key.clone(), i.class, actions, i.seen.clone(), i.letters.clone())
-            })
-            .collect()
-    }
-
-    fn one(items: &[Planned]) -> (String, Class, Vec<String>, String, String) {
-        assert_eq!(items.len(), 1, "{items:?}");
-        summary(items).remove(0)
     }
 
     fn s(x: &str) -> String {

@@ -72,15 +72,7 @@ fn note_only(user: &str, seen: String, note: String) -> Planned {
 
 /// `git status --short` style: how `side` differs from `base` (an empty text is no crontab).
 fn letter(side: &str, base: &str) -> char {
-    if side == base {
-        ' '
-    } else if base.is_empty() {
-        'A'
-    } else if side.is_empty() {
-        'D'
-    } else {
-        'M'
-    }
+    crate::planfile::status_letter(!side.is_empty(), !base.is_empty(), side == base)
 }
 
 #[cfg(test)]

@@ -44,6 +44,25 @@ pub(crate) fn sample(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// (key, class, actions, seen, letters) of each planned item, for compact assertions.
+pub(crate) type PlannedSummary = (String, crate::planfile::Class, Vec<String>, String, String);
+
+pub(crate) fn planned_summary(items: &[crate::planfile::Planned]) -> Vec<PlannedSummary> {
+    items
+        .iter()
+        .map(|i| {
+            let actions = i.actions.iter().map(|(v, a)| format!("{v} {a}")).collect();
+            (i.key.clone(), i.class, actions, i.seen.clone(), i.letters.clone())
+        })
+        .collect()
+}
+
+/// The one item a planner returned, summed up.
+pub(crate) fn one_planned(items: &[crate::planfile::Planned]) -> PlannedSummary {
+    assert_eq!(items.len(), 1, "{items:?}");
+    planned_summary(items).remove(0)
+}
+
 pub(crate) fn is_root() -> bool {
     crate::host::euid() == 0
 }
