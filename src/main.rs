@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod facts;
 mod files;
+mod github;
 mod glob;
 mod host;
 mod journal;
@@ -110,7 +111,7 @@ pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
         Command::Restore { .. } => Err(Error::not_implemented("restore")),
         Command::Pull => Err(Error::not_implemented("pull")),
         Command::Push => Err(Error::not_implemented("push")),
-        Command::GithubSetup { .. } => Err(Error::not_implemented("github setup")),
+        Command::GithubSetup { login, repo } => github::setup(&ctx, login.as_deref(), repo.as_deref()),
         Command::Remote { .. } => Err(Error::not_implemented("remote")),
         Command::Deps { .. } => Err(Error::not_implemented("deps")),
         Command::Help(_) | Command::Version => unreachable!("handled above"),
@@ -327,8 +328,16 @@ impl Ctx {
 
     /// Writes one config key; under sudo the config file in the user's home stays theirs.
     pub(crate) fn set_config(&self, key: &str, value: &str) -> Result<()> {
+        self.set_configs(&[(key, value)])
+    }
+
+    /// Writes several config keys. One call for all of them: each `set_config` starts from the
+    /// config as loaded, so calling it twice would keep only the second key.
+    pub(crate) fn set_configs(&self, pairs: &[(&str, &str)]) -> Result<()> {
         let mut config = self.config.clone();
-        config.set(key, value)?;
+        for (key, value) in pairs {
+            config.set(key, value)?;
+        }
         let (Some((uid, gid)), Some(dir)) = (self.sudo_owner, config.path().parent()) else { return Ok(()) };
         if dir.starts_with(self.local_home()) {
             for p in [dir, config.path()] {

@@ -309,6 +309,25 @@ impl Twin {
         host.run(&self.git("move a twinsync ref").args(["update-ref", "-m", message, name, commit]))?;
         Ok(())
     }
+
+    /// The URL of the remote `origin`, if one is set.
+    pub(crate) fn remote_origin(&self, host: &Host) -> Result<Option<String>> {
+        let out = host.run(
+            &self
+                .git("read the twin's remote")
+                .args(["config", "--get", "remote.origin.url"])
+                .ok_codes(&[0, 1]),
+        )?;
+        let url = out.stdout_text().trim().to_string();
+        Ok(Some(url).filter(|u| out.code == 0 && !u.is_empty()))
+    }
+
+    /// Sets the remote `origin` to `url` (added, or changed when it exists).
+    pub(crate) fn set_remote_origin(&self, host: &Host, url: &str) -> Result<()> {
+        let verb = if self.remote_origin(host)?.is_some() { "set-url" } else { "add" };
+        host.run(&self.git("set the twin's remote origin").args(["remote", verb, "origin", url]))?;
+        Ok(())
+    }
 }
 
 impl Twin {

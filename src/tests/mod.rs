@@ -5,6 +5,7 @@
 
 mod apply;
 mod domains;
+mod github;
 mod snapshot;
 
 use std::ffi::OsString;
