@@ -52,7 +52,7 @@ pub(crate) fn setup(ctx: &Ctx, login: Option<&str>, repo: Option<&str>) -> Resul
     check_clone_url(clone_url).map_err(|e| api.fail(e))?;
 
     ctx.set_configs(&[("github_user", &account), ("github_token", &api.token), ("github_repo", &repo_name)])?;
-    twin.set_remote_origin(&ctx.host, clone_url)?;
+    twin.set_remote_url(&ctx.host, clone_url)?;
 
     if !ctx.global.quiet {
         let verb = if created { "created the private repository" } else { "linked the private repository" };

@@ -18,6 +18,7 @@ mod host;
 mod journal;
 mod packages;
 mod planfile;
+mod remote;
 mod secrets;
 mod services;
 mod snapshot;
@@ -43,6 +44,12 @@ use crate::twin::{Identity, Twin};
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // git runs this binary as its GIT_ASKPASS helper (see `remote::askpass_reply`): answer the
+    // prompt from the environment `Twin::remote_git` gave it, and do nothing else.
+    if let Some(answer) = remote::askpass_reply(&args) {
+        println!("{answer}");
+        return ExitCode::SUCCESS;
+    }
     match run(args) {
         Ok(code) => code,
         Err(err) => {
@@ -80,7 +87,7 @@ pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
     let ctx = Ctx::new(args.global)?;
     match command {
         Command::Init { dir } => init(&ctx, dir.as_deref()),
-        Command::Snapshot { message, no_push: _ } => {
+        Command::Snapshot { message, no_push } => {
             let twin = ctx.twin()?;
             let _lock = ctx.lock()?;
             let report = snapshot::run(&ctx, &twin, message.as_deref())?;
@@ -88,6 +95,7 @@ pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
             if !ctx.global.quiet {
                 print!("{}", snapshot::summary(&report));
             }
+            remote::push_after_snapshot(&ctx, &twin, no_push)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ConfigShow => {
@@ -107,12 +115,12 @@ pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
         Command::Apply { domains } => workflow::apply(&ctx, &domains),
         Command::Diff { paths } => workflow::diff(&ctx, &paths),
         Command::Undo { run } => workflow::undo(&ctx, run.as_deref()),
-        Command::History { .. } => Err(Error::not_implemented("history")),
-        Command::Restore { .. } => Err(Error::not_implemented("restore")),
-        Command::Pull => Err(Error::not_implemented("pull")),
-        Command::Push => Err(Error::not_implemented("push")),
+        Command::History { show } => remote::history(&ctx, show.as_deref()),
+        Command::Restore { rev } => remote::restore(&ctx, &rev),
+        Command::Pull => remote::pull(&ctx),
+        Command::Push => remote::push(&ctx),
         Command::GithubSetup { login, repo } => github::setup(&ctx, login.as_deref(), repo.as_deref()),
-        Command::Remote { .. } => Err(Error::not_implemented("remote")),
+        Command::Remote { url } => remote::remote(&ctx, url.as_deref()),
         Command::Deps { .. } => Err(Error::not_implemented("deps")),
         Command::Help(_) | Command::Version => unreachable!("handled above"),
     }

@@ -309,25 +309,6 @@ impl Twin {
         host.run(&self.git("move a twinsync ref").args(["update-ref", "-m", message, name, commit]))?;
         Ok(())
     }
-
-    /// The URL of the remote `origin`, if one is set.
-    pub(crate) fn remote_origin(&self, host: &Host) -> Result<Option<String>> {
-        let out = host.run(
-            &self
-                .git("read the twin's remote")
-                .args(["config", "--get", "remote.origin.url"])
-                .ok_codes(&[0, 1]),
-        )?;
-        let url = out.stdout_text().trim().to_string();
-        Ok(Some(url).filter(|u| out.code == 0 && !u.is_empty()))
-    }
-
-    /// Sets the remote `origin` to `url` (added, or changed when it exists).
-    pub(crate) fn set_remote_origin(&self, host: &Host, url: &str) -> Result<()> {
-        let verb = if self.remote_origin(host)?.is_some() { "set-url" } else { "add" };
-        host.run(&self.git("set the twin's remote origin").args(["remote", verb, "origin", url]))?;
-        Ok(())
-    }
 }
 
 impl Twin {
@@ -346,6 +327,273 @@ impl Twin {
         )?;
         Ok(out.stdout)
     }
+}
+
+/// One commit of the twin's history.
+pub(crate) struct LogEntry {
+    pub(crate) oid: Oid,
+    pub(crate) short: String,
+    /// `YYYY-MM-DD HH:MM`, in local time.
+    pub(crate) date: String,
+    pub(crate) subject: String,
+}
+
+/// What git needs to log in to an https remote: the token reaches git only through the
+/// environment of the child (`GIT_ASKPASS` answered by twinsync itself), never an argument,
+/// `.git/config` or a URL.
+pub(crate) struct Auth {
+    pub(crate) user: Option<String>,
+    pub(crate) token: String,
+}
+
+/// The environment variables `main` answers git's askpass prompt from.
+pub(crate) const ASKPASS_TOKEN_VAR: &str = "TWINSYNC_ASKPASS_TOKEN";
+pub(crate) const ASKPASS_USER_VAR: &str = "TWINSYNC_ASKPASS_USER";
+
+/// The remote and the time machine: history, restore, remote, fetch, push, fast-forward.
+impl Twin {
+    /// Commits reachable from `revs` (git rev-list syntax, e.g. `HEAD` or `A..B`), newest first.
+    pub(crate) fn log(&self, host: &Host, revs: &[&str]) -> Result<Vec<LogEntry>> {
+        let out = host.run(
+            &self
+                .git("list the snapshots")
+                .args(["log", "--format=%H%x1f%h%x1f%ad%x1f%s", "--date=format-local:%Y-%m-%d %H:%M"])
+                .args(revs)
+                .arg("--"),
+        )?;
+        Ok(out.stdout_text().lines().filter_map(parse_log_line).collect())
+    }
+
+    /// What one commit changed: its header, the stat, then the patch.
+    pub(crate) fn show(&self, host: &Host, commit: &str) -> Result<String> {
+        let out = host.run(&self.git("show a snapshot").args([
+            "show",
+            "--no-color",
+            "--stat",
+            "--patch",
+            "--format=commit %H%nDate:   %ad%n%n    %s%n",
+            "--date=format-local:%Y-%m-%d %H:%M",
+            commit,
+            "--",
+        ]))?;
+        Ok(out.stdout_text())
+    }
+
+    /// `git diff --stat FROM TO`: what going from one commit to the other changes.
+    pub(crate) fn diff_stat(&self, host: &Host, from: &str, to: &str) -> Result<String> {
+        let out = host.run(&self.git("compare two snapshots").args([
+            "diff",
+            "--no-color",
+            "--stat",
+            from,
+            to,
+            "--",
+        ]))?;
+        Ok(out.stdout_text())
+    }
+
+    /// The twin's uncommitted changes (staged, unstaged, untracked), as `git status --short`.
+    pub(crate) fn uncommitted(&self, host: &Host) -> Result<Vec<String>> {
+        let out = host.run(&self.git("read the twin's uncommitted changes").args([
+            "status",
+            "--porcelain=v1",
+            "--untracked-files=all",
+        ]))?;
+        Ok(out.stdout_text().lines().map(str::to_string).collect())
+    }
+
+    /// A new commit on HEAD whose tree is `rev`'s; the index and working tree follow. The
+    /// caller checked that nothing is uncommitted; `read-tree -m` refuses anyway rather than
+    /// overwrite a change. Returns the new commit.
+    pub(crate) fn restore(&self, host: &Host, rev: &str, message: &str) -> Result<Oid> {
+        let head = self.head(host)?.ok_or_else(|| Error::failed("the twin has no commit yet"))?;
+        let tree = self.tree_of(host, rev)?;
+        let commit = self.commit_tree(host, &tree, Some(&head), message)?;
+        host.run(&self.git("update the twin's files to the restored snapshot").args([
+            "read-tree",
+            "-u",
+            "-m",
+            &head,
+            &commit,
+        ]))?;
+        host.run(&self.git("move the twin's branch to the restored snapshot").args([
+            "update-ref",
+            "-m",
+            message,
+            "HEAD",
+            &commit,
+            &head,
+        ]))?;
+        Ok(commit)
+    }
+
+    /// The URL of `origin`, if set.
+    pub(crate) fn remote_url(&self, host: &Host) -> Result<Option<String>> {
+        let out = host.run(
+            &self
+                .git("read the twin's remote")
+                .args(["config", "--get", "remote.origin.url"])
+                .ok_codes(&[0, 1]),
+        )?;
+        let url = out.stdout_text().trim().to_string();
+        Ok(Some(url).filter(|u| out.code == 0 && !u.is_empty()))
+    }
+
+    /// Sets `origin` (adds it the first time). The URL was checked by the caller.
+    pub(crate) fn set_remote_url(&self, host: &Host, url: &str) -> Result<()> {
+        let verb = if self.remote_url(host)?.is_some() { "set-url" } else { "add" };
+        host.run(&self.git("set the twin's remote").args(["remote", verb, "--", "origin", url]))?;
+        Ok(())
+    }
+
+    /// The branch HEAD is on (`main` for a twin TwinSync made).
+    pub(crate) fn branch(&self, host: &Host) -> Result<String> {
+        let out = host.run(
+            &self
+                .git("read the twin's branch")
+                .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
+                .ok_codes(&[0, 1]),
+        )?;
+        if out.code != 0 {
+            return Err(Error::bad_input(
+                "the twin is not on a branch (detached HEAD); check out its branch with `git -C TWIN switch main`",
+            ));
+        }
+        Ok(out.stdout_text().trim().to_string())
+    }
+
+    /// The ref HEAD's branch follows: its upstream, else `refs/remotes/origin/BRANCH`.
+    pub(crate) fn upstream(&self, host: &Host) -> Result<String> {
+        let out = host.run(
+            &self
+                .git("read the twin's upstream")
+                .args(["rev-parse", "--quiet", "--symbolic-full-name", "@{upstream}"])
+                .ok_codes(&[0, 1, 128]),
+        )?;
+        let name = out.stdout_text().trim().to_string();
+        if out.code == 0 && name.starts_with("refs/") {
+            return Ok(name);
+        }
+        Ok(format!("refs/remotes/origin/{}", self.branch(host)?))
+    }
+
+    /// Every blob the commits of HEAD that no `origin` ref holds add or change:
+    /// (commit, path, blob), oldest commit first. A merge is compared with each parent.
+    pub(crate) fn outgoing_blobs(&self, host: &Host) -> Result<Vec<(Oid, String, Oid)>> {
+        let commits = host.run(&self.git("list the commits to push").args([
+            "rev-list",
+            "--reverse",
+            "HEAD",
+            "--not",
+            "--remotes=origin",
+        ]))?;
+        let commits = commits.stdout_text();
+        if commits.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = host.run(
+            &self
+                .git("list what the commits to push change")
+                .args(["diff-tree", "--stdin", "-r", "-m", "--root", "-z", "--no-renames"])
+                .stdin(commits.into_bytes()),
+        )?;
+        Ok(parse_diff_tree(&out.stdout))
+    }
+
+    /// The contents of blobs by id; missing ones are left out.
+    pub(crate) fn read_blobs(&self, host: &Host, oids: &[&str]) -> Result<BTreeMap<String, Vec<u8>>> {
+        let mut input = String::new();
+        for oid in oids {
+            input.push_str(oid);
+            input.push('\n');
+        }
+        let out = host.run(
+            &self.git("read the commits to push").args(["cat-file", "--batch"]).stdin(input.into_bytes()),
+        )?;
+        Ok(parse_cat_file_batch(&out.stdout, oids))
+    }
+
+    /// A git command that talks to the remote. With a token, git asks the running twinsync
+    /// binary for it (GIT_ASKPASS); the token travels in this child's environment only.
+    fn remote_git(&self, summary: &str, auth: Option<&Auth>) -> Result<Cmd> {
+        // Only transports we know; `ext::` and friends could run commands.
+        let mut cmd = self
+            .git(summary)
+            .env("GIT_ALLOW_PROTOCOL", "file:http:https:ssh")
+            .env_remove(ASKPASS_TOKEN_VAR)
+            .env_remove(ASKPASS_USER_VAR);
+        if let Some(auth) = auth {
+            let exe = std::env::current_exe()
+                .map_err(|e| Error::io("find the twinsync program to answer git's password prompt", e))?;
+            cmd = cmd
+                .env("GIT_ASKPASS", exe)
+                .env("GIT_TERMINAL_PROMPT", "0")
+                .env(ASKPASS_TOKEN_VAR, &auth.token);
+            if let Some(user) = &auth.user {
+                cmd = cmd.env(ASKPASS_USER_VAR, user);
+            }
+        }
+        Ok(cmd)
+    }
+
+    pub(crate) fn fetch(&self, host: &Host, auth: Option<&Auth>) -> Result<()> {
+        host.run(
+            &self.remote_git("fetch from the twin's remote", auth)?.args(["fetch", "--quiet", "origin"]),
+        )?;
+        Ok(())
+    }
+
+    /// Pushes HEAD's branch to `origin` and makes it the branch's upstream.
+    pub(crate) fn push(&self, host: &Host, auth: Option<&Auth>) -> Result<()> {
+        host.run(&self.remote_git("push the twin", auth)?.args([
+            "push",
+            "--quiet",
+            "--set-upstream",
+            "origin",
+            "HEAD",
+        ]))?;
+        Ok(())
+    }
+
+    /// Fast-forwards HEAD, the index and the working tree to `target`; git refuses anything else.
+    pub(crate) fn fast_forward(&self, host: &Host, target: &str) -> Result<()> {
+        host.run(&self.git("fast-forward the twin").args(["merge", "--ff-only", "--quiet", target]))?;
+        Ok(())
+    }
+}
+
+fn parse_log_line(line: &str) -> Option<LogEntry> {
+    let mut it = line.splitn(4, '\x1f');
+    Some(LogEntry {
+        oid: it.next()?.to_string(),
+        short: it.next()?.to_string(),
+        date: it.next()?.to_string(),
+        subject: it.next()?.to_string(),
+    })
+}
+
+/// `diff-tree --stdin -r -z` output: a commit id record, then `:MODES OIDS STATUS` and path
+/// records. Deletions and submodules carry no content.
+fn parse_diff_tree(out: &[u8]) -> Vec<(Oid, String, Oid)> {
+    let mut res = Vec::new();
+    let mut commit = String::new();
+    let mut records = out.split(|&b| b == 0).map(|r| String::from_utf8_lossy(r).into_owned());
+    while let Some(rec) = records.next() {
+        let Some(meta) = rec.strip_prefix(':') else {
+            if let Some(id) = rec.split_whitespace().next() {
+                commit = id.to_string();
+            }
+            continue;
+        };
+        let Some(path) = records.next() else { break };
+        let f: Vec<&str> = meta.split(' ').collect();
+        let [_, new_mode, _, new_oid, status] = f.as_slice() else { continue };
+        if status.starts_with('D') || *new_mode == "160000" {
+            continue;
+        }
+        res.push((commit.clone(), path, new_oid.to_string()));
+    }
+    res
 }
 
 fn parse_ls_tree(out: &[u8]) -> BTreeMap<String, Entry> {

@@ -6,6 +6,7 @@
 mod apply;
 mod domains;
 mod github;
+mod remote;
 mod snapshot;
 
 use std::ffi::OsString;

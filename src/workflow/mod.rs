@@ -541,7 +541,7 @@ pub(crate) fn diff_text(ctx: &Ctx, paths: &[String], color: bool) -> Result<Stri
 
 /// Asks a yes/no question on the terminal; the default is no. Without a terminal (and without
 /// `--yes`), nothing is done.
-fn confirm(ctx: &Ctx, question: &str) -> Result<bool> {
+pub(crate) fn confirm(ctx: &Ctx, question: &str) -> Result<bool> {
     if ctx.global.yes {
         return Ok(true);
     }
