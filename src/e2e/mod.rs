@@ -39,6 +39,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("packages_apply", scenarios::packages_apply),
     ("services_startup_apply", scenarios::services_startup_apply),
     ("rescue_apply", scenarios::rescue_apply),
+    ("restore_apply", scenarios::restore_apply),
 ];
 
 /// Where `twinsync` lives inside the machine.

@@ -532,3 +532,48 @@ pub fn rescue_apply(ctx: &mut Ctx) {
         ctx.fail("the temporary policy-rc.d was left on the disk");
     }
 }
+
+/// The time machine: the machine changes (a file, a package, a service) and is snapshotted;
+/// `restore` of the older snapshot, then plan and apply, bring the machine back to it.
+pub fn restore_apply(ctx: &mut Ctx) {
+    local_repo(ctx);
+    ctx.m.write_file("/etc/motd", "Welcome\n");
+    ctx.twinsync(&["init", TWIN]);
+    ctx.twinsync(&["snapshot", "-m", "before"]);
+    let before = ctx.run(&["git", "-C", TWIN, "rev-parse", "--short", "HEAD"]).trim().to_string();
+
+    ctx.m.write_file("/etc/motd", "Welcome to the new motd\n");
+    ctx.run(&["apt-get", "install", "-y", "-qq", "twinsync-demo-tool"]);
+    ctx.run(&["systemctl", "disable", "--now", "cron.service"]);
+    ctx.twinsync(&["snapshot", "-m", "after"]);
+    ctx.check_line(&["cat", &twin("system/services/desired-state.txt")], "cron.service disabled inactive");
+
+    let history = ctx.twinsync(&["history"]);
+    if !history.lines().any(|l| l.starts_with(&before) && l.contains("before")) {
+        ctx.fail(&format!("history does not list the snapshot {before}:\n{history}"));
+    }
+    ctx.twinsync(&["restore", &before, "--yes"]);
+    ctx.check_eq(&["cat", &twin("filesystem/etc/motd")], "Welcome");
+    let plan = ctx.twinsync(&["plan"]);
+    for line in
+        ["REPLACE /etc/motd", "REMOVE twinsync-demo-tool", "ENABLE cron.service", "START cron.service"]
+    {
+        if !plan.lines().any(|l| l == line) {
+            ctx.fail(&format!("the plan after restore has no line {line:?}:\n{plan}"));
+        }
+    }
+    ctx.twinsync(&["apply", "--yes"]);
+    ctx.check_eq(&["cat", "/etc/motd"], "Welcome");
+    if installed(ctx, "twinsync-demo-tool") {
+        ctx.fail("the package installed after the snapshot is still there");
+    }
+    ctx.check_eq(&["sh", "-c", "systemctl is-enabled cron.service || true"], "enabled");
+    ctx.check_eq(&["sh", "-c", "systemctl is-active cron.service || true"], "active");
+    // Nothing is left to do: the machine is as the restored snapshot.
+    let status = ctx.twinsync(&["status"]);
+    for d in ["files", "packages", "services"] {
+        if !status.contains(&format!("## {d}: 0 to apply")) {
+            ctx.fail(&format!("after the apply, {d} still has changes:\n{status}"));
+        }
+    }
+}
