@@ -31,11 +31,6 @@ impl Error {
         Error { message: message.into(), code: 1, tool_missing: false }
     }
 
-    /// A command a later issue implements.
-    pub(crate) fn not_implemented(command: &str) -> Error {
-        Error::failed(format!("`{command}` is not yet implemented in this version of twinsync"))
-    }
-
     /// No twin repository is known: neither `--twin` nor `twin_dir` in the config.
     pub(crate) fn no_twin() -> Error {
         Error::failed("no twin repository is set up: run `twinsync init` (or pass --twin DIR)".to_string())

@@ -134,6 +134,28 @@ impl Host {
         find_program(program).is_some()
     }
 
+    /// Runs a dialog program (whiptail, stty) on the person's terminal: stdin and stdout are
+    /// inherited, so it draws on the terminal and reads the keys, and stderr is captured,
+    /// because that is where whiptail writes the answer (what a shell does with
+    /// `3>&1 1>&2 2>&3`). Returns the exit status (whiptail: 0 OK/Yes, 1 Cancel/No, 255 Esc)
+    /// and stderr. Unlike `run`, the locale is left as it is: the dialog is for the person.
+    pub(crate) fn run_interactive(&self, cmd: &Cmd) -> Result<(i32, String)> {
+        use std::process::Stdio;
+        let Some(program) = find_program(&cmd.program) else {
+            return Err(Error::tool_missing(&cmd.program, &cmd.summary));
+        };
+        let mut x = std::process::Command::new(program);
+        x.args(&cmd.args).stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::piped());
+        for k in &cmd.env_remove {
+            x.env_remove(k);
+        }
+        for (k, v) in &cmd.env {
+            x.env(k, v);
+        }
+        let out = x.output().map_err(|e| Error::spawn(&cmd.summary, &cmd.display(), e))?;
+        Ok((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned()))
+    }
+
     /// Runs a command to completion and captures what it printed. A status outside the
     /// command's ok codes is an error that shows the command, the status and the stderr tail.
     pub(crate) fn run(&self, cmd: &Cmd) -> Result<Output> {
@@ -269,11 +291,17 @@ pub(crate) fn euid() -> u32 {
 }
 
 fn find_program(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    find_program_in(program, &path)
+}
+
+/// Where `program` is on the given PATH value (tests pass their own instead of changing the
+/// process's environment).
+pub(crate) fn find_program_in(program: &str, path: &OsStr) -> Option<PathBuf> {
     if program.contains('/') {
         return Some(PathBuf::from(program));
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| is_executable(p))
+    std::env::split_paths(path).map(|dir| dir.join(program)).find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -330,6 +358,16 @@ mod tests {
             .unwrap();
         assert_eq!(out.code, 1);
         assert_eq!(out.stdout_text(), "in\nC\n");
+    }
+
+    #[test]
+    fn interactive_commands_give_their_status_and_stderr() {
+        // whiptail's answer comes on stderr; a non-zero status (Cancel) is an answer, not an error.
+        let host = Host::new(Path::new("/"));
+        let cmd = Cmd::new("sh", "t").args(["-c", "printf 'tag 3' >&2; exit 1"]);
+        assert_eq!(host.run_interactive(&cmd).unwrap(), (1, "tag 3".to_string()));
+        let err = host.run_interactive(&Cmd::new("no-such-dialog-twinsync", "ask")).unwrap_err();
+        assert!(err.is_tool_missing());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 mod cli;
 mod config;
+mod deps;
 mod error;
 mod facts;
 mod files;
@@ -16,6 +17,7 @@ mod github;
 mod glob;
 mod host;
 mod journal;
+mod menu;
 mod packages;
 mod planfile;
 mod remote;
@@ -109,7 +111,7 @@ pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Default | Command::Menu => Err(Error::not_implemented("menu")),
+        Command::Default | Command::Menu => menu::run(&ctx),
         Command::Status => workflow::status(&ctx),
         Command::Plan { domains } => workflow::plan(&ctx, &domains),
         Command::Apply { domains } => workflow::apply(&ctx, &domains),
@@ -121,20 +123,14 @@ pub(crate) fn run(args: Vec<OsString>) -> Result<ExitCode> {
         Command::Push => remote::push(&ctx),
         Command::GithubSetup { login, repo } => github::setup(&ctx, login.as_deref(), repo.as_deref()),
         Command::Remote { url } => remote::remote(&ctx, url.as_deref()),
-        Command::Deps { .. } => Err(Error::not_implemented("deps")),
+        Command::Deps { install } => deps::run(&ctx, install),
         Command::Help(_) | Command::Version => unreachable!("handled above"),
     }
 }
 
 /// `twinsync init [DIR]`: create the twin, or adopt an existing clone, and remember it.
 fn init(ctx: &Ctx, dir: Option<&Path>) -> Result<ExitCode> {
-    let dir = match dir.map(Path::to_path_buf).or_else(|| ctx.global.twin.clone()) {
-        Some(d) => absolute(&d)?,
-        None => match ctx.config.get("twin_dir") {
-            Some(d) => PathBuf::from(d),
-            None => PathBuf::from(format!("{}/twinsync-twin", ctx.local_home())),
-        },
-    };
+    let dir = ctx.default_twin_dir(dir)?;
     let device = ctx.device();
     let verb = if twin::is_repo(&dir) {
         let twin = Twin::open(&dir, ctx.identity())?;
@@ -266,6 +262,18 @@ impl Ctx {
     /// The home of the invoking user on this computer (for the config and the default twin).
     pub(crate) fn local_home(&self) -> String {
         local_home_of(&self.invoking_user)
+    }
+
+    /// Where `init [DIR]` puts the twin: DIR, else --twin, else the configured one, else
+    /// ~/twinsync-twin (the menu proposes the same).
+    pub(crate) fn default_twin_dir(&self, dir: Option<&Path>) -> Result<PathBuf> {
+        Ok(match dir.map(Path::to_path_buf).or_else(|| self.global.twin.clone()) {
+            Some(d) => absolute(&d)?,
+            None => match self.config.get("twin_dir") {
+                Some(d) => PathBuf::from(d),
+                None => PathBuf::from(format!("{}/twinsync-twin", self.local_home())),
+            },
+        })
     }
 
     pub(crate) fn twin_dir(&self) -> Option<PathBuf> {

@@ -510,12 +510,3 @@ fn a_bad_exclude_file_is_bad_input_and_nothing_changes() {
     assert!(msg.contains(":2:"), "the error names the line: {msg}");
     assert_eq!(sb.git(&["rev-parse", "HEAD"]), head);
 }
-
-#[test]
-fn not_yet_implemented_commands_exit_1() {
-    let sb = Sandbox::new("nyi");
-    sb.ok(&["init"]);
-    let (code, msg) = sb.run(&["deps"]).unwrap_err();
-    assert_eq!(code, 1);
-    assert!(msg.contains("not yet implemented"));
-}
