@@ -38,7 +38,7 @@ unit:
 # One scenario: make e2e SCENARIO=snapshot
 e2e: static
 	TWINSYNC_E2E=1 TWINSYNC_BIN="$(CURDIR)/$(STATIC)" TWINSYNC_E2E_SCENARIO="$(SCENARIO)" \
-		cargo test e2e:: -- --nocapture --test-threads=1
+		cargo test --bin twinsync e2e:: -- --nocapture --test-threads=1
 
 install: static
 	install -m 0755 $(STATIC) $(PREFIX)/bin/twinsync
