@@ -130,7 +130,7 @@ pub(crate) fn remote(ctx: &Ctx, url: Option<&str>) -> Result<ExitCode> {
 /// refuses credentials in a URL (they would end up in `.git/config`). A relative local path is
 /// made absolute, so the remote does not depend on where the command ran.
 pub(crate) fn check_url(url: &str) -> Result<String> {
-    let bad = |why: &str| Err(Error::bad_input(format!("remote '{url}': {why}")));
+    let bad = |why: &str| Err(Error::bad_input(format!("remote '{}': {why}", redacted(url))));
     if url.is_empty() || url.starts_with('-') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad("not a git URL; give e.g. git@github.com:me/twin.git or https://host/me/twin.git");
     }
@@ -166,6 +166,21 @@ pub(crate) fn check_url(url: &str) -> Result<String> {
         return Ok(std::env::current_dir()?.join(url).to_string_lossy().into_owned());
     }
     bad("only ssh, https, http and local paths (or file://) are allowed; a path starts with / or ./")
+}
+
+/// The URL as it may be shown: a user or token in it replaced by `***`, so an error never
+/// repeats a credential that was pasted into a URL.
+fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}/{path}"),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
 }
 
 /// The token for git, when the config holds one.

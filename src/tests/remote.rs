@@ -153,6 +153,9 @@ fn remote_is_set_and_shown_and_credentials_or_odd_urls_are_refused() {
     ] {
         let (code, msg) = sb.run(&["remote", bad]).unwrap_err();
         assert_eq!(code, 2, "{bad}: {msg}");
+        for secret in ["secret", "ghp_abcdef", ":pw@"] {
+            assert!(!msg.contains(secret), "the refusal repeats the credential: {msg}");
+        }
     }
     assert_eq!(sb.git(&["remote", "get-url", "origin"]).trim(), "https://github.com/ana/twin.git");
     for good in ["ssh://git@host:22/twin.git", "file:///srv/twin.git", "/srv/twin.git", "http://nas/twin.git"]
