@@ -4,6 +4,7 @@ TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 STATIC := target/$(TARGET)/release/twinsync
 PREFIX ?= /usr/local
 SCENARIO ?=
+FILES ?= 20000
 
 .PHONY: build static test unit e2e bench install clean
 
@@ -39,6 +40,13 @@ unit:
 e2e: static
 	TWINSYNC_E2E=1 TWINSYNC_BIN="$(CURDIR)/$(STATIC)" TWINSYNC_E2E_SCENARIO="$(SCENARIO)" \
 		cargo test --bin twinsync e2e:: -- --nocapture --test-threads=1
+
+# The snapshot benchmark (issue 8): a generated tree of FILES files in a temporary folder, the
+# static binary against cp -a + git and etckeeper; medians of 3 runs. make bench FILES=100000
+bench: static
+	@test -x /usr/bin/time || { apt-get update && apt-get install -y time; }
+	TWINSYNC_BIN="$(CURDIR)/$(STATIC)" BENCH_FILES="$(FILES)" \
+		cargo test --release bench:: -- --ignored --nocapture --test-threads=1
 
 install: static
 	install -m 0755 $(STATIC) $(PREFIX)/bin/twinsync

@@ -25,9 +25,12 @@ mod secrets;
 mod services;
 mod snapshot;
 mod startup;
+mod statcache;
 mod twin;
 mod workflow;
 
+#[cfg(test)]
+mod bench;
 #[cfg(test)]
 mod e2e;
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::files::{self, Accounts, Kind, Reason, Rules};
+use crate::statcache::StatCache;
 use crate::twin::{blob_id, Entry, Oid, Twin};
 use crate::{facts, packages, services, startup, Ctx};
 
@@ -29,6 +30,8 @@ pub(crate) const UNAME_TXT: &str = "system/uname.txt";
 pub(crate) const OS_RELEASE: &str = "system/os-release";
 pub(crate) const HOSTNAME: &str = "system/hostname";
 pub(crate) const NOTES_TXT: &str = "system/notes.txt";
+/// The stat cache's file in the state folder (`statcache`).
+pub(crate) const STAT_CACHE: &str = "stat-cache";
 
 /// The twin path of a machine path.
 pub(crate) fn twin_path(machine_path: &str) -> String {
@@ -60,7 +63,8 @@ pub(crate) struct Report {
 }
 
 /// What the collectors observed: whole items by twin path (None: observed absent), and the
-/// folders of the twin that the observation covers.
+/// folders of the twin that the observation covers. Only the small files of `system/` keep
+/// their bytes; a captured file is read again from the machine when it is written.
 struct Observation {
     items: BTreeMap<String, Option<Item>>,
     bytes: BTreeMap<String, Vec<u8>>,
@@ -69,6 +73,15 @@ struct Observation {
     keyed: Vec<Keyed>,
     metadata: BTreeMap<String, String>,
     report: Report,
+}
+
+/// What a path of the twin is to become, fetched only when it is written so that a first
+/// snapshot never holds every captured file in memory at once.
+enum Content {
+    /// A merged keyed file.
+    Text(String),
+    /// The observed item, read again from the machine (or from the observation's bytes).
+    Observed(Item),
 }
 
 /// A file of the twin merged line by line.
@@ -86,9 +99,18 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
         None => BTreeMap::new(),
     };
     let roots = ctx.roots()?;
-    let twin_files = read_twin_tree(twin, &roots)?;
-
-    let mut obs = observe(ctx, &roots, &twin_files)?;
+    let cache_file = ctx.state_dir().join(STAT_CACHE);
+    let mut cache = StatCache::load(&cache_file);
+    // The twin's working tree and the machine are walked at the same time.
+    let mut twin_cache = cache.split(twin.dir());
+    let (twin_files, obs) = std::thread::scope(|s| {
+        let walk = s.spawn(|| read_twin_tree(twin, &roots, &mut twin_cache));
+        let obs = observe(ctx, &roots, &mut cache);
+        (joined(walk.join()), obs)
+    });
+    let twin_files = twin_files??;
+    let mut obs = obs?;
+    cache.absorb(twin_cache);
 
     // Keyed files: merge line by line into the text the twin should hold.
     let keyed_paths: Vec<&str> = obs.keyed.iter().map(|k| k.path).collect();
@@ -106,7 +128,7 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
         Some(b) => twin.read_files(host, b, &keyed_paths)?,
         None => BTreeMap::new(),
     };
-    let mut wanted: BTreeMap<String, Option<(bool, Vec<u8>)>> = BTreeMap::new();
+    let mut wanted: BTreeMap<String, Option<Content>> = BTreeMap::new();
     let mut pending = Vec::new();
     let mut conflicts = Vec::new();
     for k in &obs.keyed {
@@ -125,7 +147,7 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
                     record.push(k.path.to_string());
                 }
                 if t.as_deref() != Some(text.as_str()) {
-                    wanted.insert(k.path.to_string(), Some((false, text.into_bytes())));
+                    wanted.insert(k.path.to_string(), Some(Content::Text(text)));
                 }
             }
             Err(why) => conflicts.push(format!("{}: {why}; the twin's file was left as it is", k.path)),
@@ -151,11 +173,7 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
                 }
             }
             Decision::Observed => {
-                let content = match &o {
-                    None => None,
-                    Some(item) => Some((item.link, observed_bytes(ctx, &obs.bytes, path, item)?)),
-                };
-                wanted.insert(path.to_string(), content);
+                wanted.insert(path.to_string(), o.map(Content::Observed));
             }
             Decision::Pending => pending.push(path.to_string()),
             Decision::Conflict => conflicts.push(path.to_string()),
@@ -169,11 +187,19 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
         wanted.clear();
     }
 
-    // Write what changed into the twin, then commit exactly that.
+    // Write what changed into the twin, one file at a time, then commit exactly that. A file
+    // that changed on the machine since it was hashed stops the snapshot before the commit;
+    // what was written by then equals what was observed, so the next snapshot commits it.
     let mut written: Vec<String> = wanted.keys().cloned().collect();
     for (path, content) in &wanted {
-        write_twin(twin, path, content.as_ref())?;
+        let bytes = match content {
+            None => None,
+            Some(Content::Text(text)) => Some((false, text.clone().into_bytes())),
+            Some(Content::Observed(item)) => Some((item.link, observed_bytes(ctx, &obs.bytes, path, item)?)),
+        };
+        write_twin(twin, path, bytes.as_ref())?;
     }
+    drop(wanted);
     written.extend(record);
     written.sort();
     written.dedup();
@@ -189,8 +215,13 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
         .or(head_before)
         .ok_or_else(|| Error::failed("the twin has no commit; run `twinsync init`"))?;
 
-    // The baseline: HEAD with every item set to what was observed.
-    let head_entries = twin.ls_tree(host, &head, &["filesystem", "system"])?;
+    // The baseline: HEAD with every item set to what was observed. Without a new commit HEAD
+    // is what was listed above.
+    drop(base_entries);
+    let head_entries = match &commit {
+        Some(_) => twin.ls_tree(host, &head, &["filesystem", "system"])?,
+        None => head_items,
+    };
     let mut observed_all: BTreeMap<String, Option<(bool, Vec<u8>)>> = BTreeMap::new();
     for k in &obs.keyed {
         observed_all.insert(k.path.to_string(), Some((false, k.observed.clone().into_bytes())));
@@ -252,6 +283,8 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
         }
     };
     twin.set_ref(host, crate::twin::BASELINE_REF, &baseline_commit, "twinsync snapshot")?;
+    // The cache only saves time: one that cannot be written makes the next run read every file.
+    let _ = cache.save(&cache_file);
 
     let mut report = obs.report;
     report.commit = commit;
@@ -368,16 +401,15 @@ fn merge_text(
 }
 
 /// Runs every collector, the independent ones in parallel threads.
-fn observe(ctx: &Ctx, roots: &[String], twin_files: &BTreeMap<String, Item>) -> Result<Observation> {
+fn observe(ctx: &Ctx, roots: &[String], cache: &mut StatCache) -> Result<Observation> {
     let host = &ctx.host;
     let excludes = ctx.excludes()?;
     let rules = Rules::new(&ctx.home, excludes, ctx.config.max_file_size()?);
     let accounts = Accounts::read(host);
-    let keep = |path: &str, oid: &Oid| twin_files.get(&twin_path(path)).map(|t| &t.oid) != Some(oid);
     let progress = !ctx.global.quiet;
 
     let (fs, pkgs, svcs, journal, cron, uname) = std::thread::scope(|s| {
-        let fs = s.spawn(|| files::collect(host, roots, &rules, &accounts, &keep, progress));
+        let fs = s.spawn(|| files::collect(host, roots, &rules, &accounts, cache, progress));
         let pkgs = s.spawn(|| packages::collect(host));
         let svcs = s.spawn(|| services::collect(host));
         let journal = s.spawn(|| facts::journal_tail(host));
@@ -417,9 +449,6 @@ fn observe(ctx: &Ctx, roots: &[String], twin_files: &BTreeMap<String, Item>) -> 
     for n in &fs.nodes {
         if n.kind != Kind::Dir {
             let path = twin_path(&n.path);
-            if let Some(bytes) = &n.content {
-                obs.bytes.insert(path.clone(), bytes.clone());
-            }
             obs.items.insert(path, Some(Item { link: n.kind == Kind::Link, oid: n.oid.clone() }));
             obs.report.captured += 1;
         }
@@ -514,8 +543,9 @@ fn joined<T>(res: std::thread::Result<T>) -> Result<T> {
     res.map_err(|_| Error::failed("a collector thread panicked; please report this as a bug"))
 }
 
-/// The twin's working tree under the captured roots and `system/`: path → item.
-fn read_twin_tree(twin: &Twin, roots: &[String]) -> Result<BTreeMap<String, Item>> {
+/// The twin's working tree under the captured roots and `system/`: path → item. A file whose
+/// `lstat` the cache knows is not read again.
+fn read_twin_tree(twin: &Twin, roots: &[String], cache: &mut StatCache) -> Result<BTreeMap<String, Item>> {
     let mut res = BTreeMap::new();
     let mut tops: Vec<String> = roots.iter().map(|r| twin_path(r)).collect();
     tops.push("system".to_string());
@@ -533,8 +563,17 @@ fn read_twin_tree(twin: &Twin, roots: &[String]) -> Result<BTreeMap<String, Item
             let Ok(rel) = entry.path().strip_prefix(twin.dir()) else { continue };
             let Some(rel) = rel.to_str() else { continue };
             let link = ft.is_symlink();
-            let bytes = read_entry(entry.path(), link)?;
-            res.insert(rel.to_string(), Item { link, oid: blob_id(&bytes) });
+            let meta =
+                entry.metadata().map_err(|e| Error::failed(format!("failed to read the twin: {e}")))?;
+            let oid = match cache.lookup(entry.path(), &meta) {
+                Some(oid) => oid,
+                None => {
+                    let oid = blob_id(&read_entry(entry.path(), link)?);
+                    cache.record(entry.path(), &meta, &oid);
+                    oid
+                }
+            };
+            res.insert(rel.to_string(), Item { link, oid });
         }
     }
     Ok(res)

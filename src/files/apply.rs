@@ -16,6 +16,7 @@ use super::Accounts;
 use crate::host::Host;
 use crate::journal::{self, crash_point, Counts, Log, Run};
 use crate::planfile::{FileState, Meta, Plan};
+use crate::statcache::StatCache;
 use crate::twin::blob_id;
 
 /// What apply needs to read the machine and the twin.
@@ -129,6 +130,17 @@ pub(crate) fn twin_state(
     twin_meta: &BTreeMap<String, String>,
     path: &str,
 ) -> Result<FileState, String> {
+    twin_state_cached(twin_dir, twin_meta, path, &mut StatCache::empty())
+}
+
+/// `twin_state`, taking the blob id from the stat cache when the file's `lstat` is unchanged
+/// (a plan of a large twin then reads only what changed).
+pub(crate) fn twin_state_cached(
+    twin_dir: &Path,
+    twin_meta: &BTreeMap<String, String>,
+    path: &str,
+    cache: &mut StatCache,
+) -> Result<FileState, String> {
     let base = twin_dir.join("filesystem");
     let m = match look(&base, path).map_err(|e| format!("cannot read the twin's {path}: {e}"))? {
         Found::Absent | Found::Blocked => return Ok(FileState::Absent),
@@ -137,13 +149,21 @@ pub(crate) fn twin_state(
     let full = base.join(path.trim_start_matches('/'));
     let meta = twin_meta.get(path).map(|m| m.split(' ').collect::<Vec<_>>());
     let ft = m.file_type();
-    let read = |link| read_entry(&full, link).map_err(|e| format!("cannot read the twin's {path}: {e}"));
+    let mut oid = |link| match cache.lookup(&full, &m) {
+        Some(oid) => Ok(oid),
+        None => {
+            let bytes = read_entry(&full, link).map_err(|e| format!("cannot read the twin's {path}: {e}"))?;
+            let oid = blob_id(&bytes);
+            cache.record(&full, &m, &oid);
+            Ok::<_, String>(oid)
+        }
+    };
     Ok(if ft.is_symlink() {
         let owner = match meta.as_deref() {
             Some(["l", _, o, g]) => Some((o.to_string(), g.to_string())),
             _ => None,
         };
-        FileState::Link { oid: blob_id(&read(true)?), owner }
+        FileState::Link { oid: oid(true)?, owner }
     } else if ft.is_file() {
         let meta = match meta.as_deref() {
             Some(["f", mode, o, g]) => u32::from_str_radix(mode, 8).ok().map(|mode| Meta {
@@ -153,7 +173,7 @@ pub(crate) fn twin_state(
             }),
             _ => None,
         };
-        FileState::File { oid: blob_id(&read(false)?), meta }
+        FileState::File { oid: oid(false)?, meta }
     } else {
         FileState::Absent
     })

@@ -10,6 +10,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use crate::glob::Excludes;
 use crate::host::Host;
 use crate::secrets;
+use crate::statcache::StatCache;
 use crate::twin::{blob_id, Oid};
 
 pub(crate) mod apply;
@@ -59,8 +60,6 @@ pub(crate) struct Node {
     pub(crate) group: String,
     /// Blob id of the content (a symlink's target); empty for folders.
     pub(crate) oid: Oid,
-    /// The content, kept only when the caller asked for it (it differs from the twin).
-    pub(crate) content: Option<Vec<u8>>,
 }
 
 impl Node {
@@ -160,14 +159,15 @@ impl Accounts {
     }
 }
 
-/// Walks the captured folders. `keep(path, oid)` says whether to keep a file's content in
-/// memory (the caller keeps only what it will write into the twin).
+/// Walks the captured folders. Only blob ids are kept, never contents: whoever writes a file
+/// into the twin reads it again (and scans it again). A file whose `lstat` the cache knows is
+/// not read: it passed the content checks when it was cached, with that very content.
 pub(crate) fn collect(
     host: &Host,
     roots: &[String],
     rules: &Rules,
     accounts: &Accounts,
-    keep: &(dyn Fn(&str, &Oid) -> bool + Sync),
+    cache: &mut StatCache,
     progress: bool,
 ) -> Collected {
     let mut res = Collected::default();
@@ -240,7 +240,6 @@ pub(crate) fn collect(
                 owner: accounts.user(meta.uid()),
                 group: accounts.group(meta.gid()),
                 oid: Oid::new(),
-                content: None,
             };
             if ft.is_dir() {
                 res.nodes.push(node);
@@ -252,9 +251,6 @@ pub(crate) fn collect(
                 let bytes = target.into_os_string().into_encoded_bytes();
                 node.kind = Kind::Link;
                 node.oid = blob_id(&bytes);
-                if keep(&node.path, &node.oid) {
-                    node.content = Some(bytes);
-                }
                 res.nodes.push(node);
             } else if ft.is_file() {
                 node.kind = Kind::File;
@@ -264,6 +260,11 @@ pub(crate) fn collect(
                 }
                 if meta.len() > rules.max_size {
                     res.excluded.push((Reason::TooLarge, node.path));
+                    continue;
+                }
+                if let Some(oid) = cache.lookup(entry.path(), &meta) {
+                    node.oid = oid;
+                    res.nodes.push(node);
                     continue;
                 }
                 let bytes = match read_limited(entry.path(), rules.max_size) {
@@ -286,9 +287,7 @@ pub(crate) fn collect(
                     continue;
                 }
                 node.oid = blob_id(&bytes);
-                if keep(&node.path, &node.oid) {
-                    node.content = Some(bytes);
-                }
+                cache.record(entry.path(), &meta, &node.oid);
                 res.nodes.push(node);
             } else if ft.is_fifo() || ft.is_socket() || ft.is_block_device() || ft.is_char_device() {
                 res.excluded.push((Reason::Special, node.path));

@@ -510,3 +510,74 @@ fn a_bad_exclude_file_is_bad_input_and_nothing_changes() {
     assert!(msg.contains(":2:"), "the error names the line: {msg}");
     assert_eq!(sb.git(&["rev-parse", "HEAD"]), head);
 }
+
+/// Rewrites a file with other bytes of the same length and puts its mtime back, so only its
+/// ctime (which no user call can set back) tells that it changed.
+fn rewrite_keeping_size_and_mtime(path: &std::path::Path, content: &str) {
+    let before = std::fs::metadata(path).unwrap();
+    assert_eq!(before.len(), content.len() as u64);
+    std::fs::write(path, content).unwrap();
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(before.modified().unwrap()).unwrap();
+    let after = std::fs::metadata(path).unwrap();
+    assert_eq!((after.len(), after.modified().unwrap()), (before.len(), before.modified().unwrap()));
+}
+
+#[test]
+fn the_stat_cache_never_hides_an_edit_that_keeps_size_and_mtime() {
+    let sb = Sandbox::new("statcache");
+    sb.write("/etc/app.conf", "mode = one\n");
+    sb.ok(&["init"]);
+    // Files are cached only once their times are clearly older than the run (the racy rule).
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    sb.ok(&["snapshot"]);
+    let cache = std::fs::read_to_string(sb.state.join(crate::snapshot::STAT_CACHE)).unwrap();
+    let live = sb.path("/etc/app.conf");
+    assert!(cache.contains(&format!(" {}\n", live.display())), "the machine file is cached:\n{cache}");
+
+    // The machine: same size, same mtime, other bytes. Its ctime differs, so it is read again.
+    rewrite_keeping_size_and_mtime(&live, "mode = two\n");
+    sb.ok(&["snapshot"]);
+    assert_eq!(sb.twin_file("filesystem/etc/app.conf").unwrap(), "mode = two\n");
+    assert_eq!(sb.git(&["show", "HEAD:filesystem/etc/app.conf"]), "mode = two\n");
+
+    // The twin: the same kind of edit is a change waiting in the twin, seen by plan and kept.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    sb.ok(&["snapshot"]);
+    let in_twin = sb.twin.join("filesystem/etc/app.conf");
+    let cache = std::fs::read_to_string(sb.state.join(crate::snapshot::STAT_CACHE)).unwrap();
+    assert!(cache.contains(&format!(" {}\n", in_twin.display())), "the twin file is cached:\n{cache}");
+    rewrite_keeping_size_and_mtime(&in_twin, "mode = six\n");
+    sb.ok(&["plan", "files"]);
+    let plan = sb.twin_file("plans/plan-files.txt").expect("a plan file");
+    assert!(plan.contains("/etc/app.conf"), "{plan}");
+    sb.ok(&["snapshot"]);
+    assert_eq!(sb.twin_file("filesystem/etc/app.conf").unwrap(), "mode = six\n", "the twin's edit is kept");
+    assert_eq!(sb.twin_file("filesystem/etc/app.conf").unwrap(), "mode = six\n");
+}
+
+#[test]
+fn a_first_snapshot_and_a_cached_one_record_the_same_twin() {
+    let sb = Sandbox::new("cachedsame");
+    for i in 0..30 {
+        sb.write(&format!("/etc/d{}/f{i}.conf", i % 3), &format!("value = {i}\n"));
+    }
+    sb.ok(&["init"]);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    sb.ok(&["snapshot"]);
+    let first = sb.git(&["rev-parse", "HEAD^{tree}"]);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // A no-op with every file cached makes no commit and leaves the tree as it is.
+    let commits = sb.commits();
+    sb.ok(&["snapshot"]);
+    sb.ok(&["snapshot"]);
+    assert_eq!(sb.commits(), commits);
+    assert_eq!(sb.git(&["rev-parse", "HEAD^{tree}"]), first);
+    // A change and a removal are still seen with the cache full.
+    sb.write("/etc/d0/f0.conf", "value = changed\n");
+    std::fs::remove_file(sb.path("/etc/d1/f1.conf")).unwrap();
+    sb.ok(&["snapshot"]);
+    assert_eq!(sb.twin_file("filesystem/etc/d0/f0.conf").unwrap(), "value = changed\n");
+    assert!(sb.twin_file("filesystem/etc/d1/f1.conf").is_none());
+    assert_eq!(sb.git(&["status", "--porcelain"]), "");
+}

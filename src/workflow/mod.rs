@@ -23,6 +23,7 @@ use crate::files::{self, Accounts, Kind, Rules};
 use crate::journal;
 use crate::planfile::{self, Domain, FileState, Line, Meta, Plan, Planned};
 use crate::snapshot::{self, CRONTAB_TXT, DESIRED_STATE_TXT, DPKG_TXT, METADATA_TXT};
+use crate::statcache::StatCache;
 use crate::twin::Twin;
 use crate::{packages, services, startup, Ctx};
 
@@ -346,6 +347,8 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
     let roots = ctx.roots()?;
     let accounts = Accounts::read(host);
     let twin_meta = twin_metadata(twin)?;
+    let cache_file = ctx.state_dir().join(snapshot::STAT_CACHE);
+    let mut cache = StatCache::load(&cache_file);
 
     let baseline = match (ctx.global.mirror, twin.baseline(host)?) {
         (false, Some(b)) => {
@@ -384,30 +387,19 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
         _ => None,
     };
 
-    let mut twin_map = BTreeMap::new();
-    for root in &roots {
-        let top = twin.dir().join(snapshot::twin_path(root).trim_start_matches('/'));
-        if !top.is_dir() || fs_err::symlink_metadata(&top)?.file_type().is_symlink() {
-            continue;
-        }
-        for entry in walkdir::WalkDir::new(&top).follow_links(false) {
-            let entry = entry.map_err(|e| Error::failed(format!("failed to read the twin: {e}")))?;
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(twin.dir().join("filesystem")) else { continue };
-            let Some(rel) = rel.to_str() else { continue };
-            let path = format!("/{rel}");
-            let state = fapply::twin_state(twin.dir(), &twin_meta, &path).map_err(Error::failed)?;
-            if !matches!(state, FileState::Absent) {
-                twin_map.insert(path, state);
-            }
-        }
-    }
-
     let rules = Rules::new(&ctx.home, ctx.excludes()?, ctx.config.max_file_size()?);
-    let never = |_: &str, _: &String| false;
-    let walked = files::collect(host, &roots, &rules, &accounts, &never, !ctx.global.quiet);
+    // The twin's working tree and the machine are read at the same time.
+    let mut twin_cache = cache.split(twin.dir());
+    let (twin_map, walked) = std::thread::scope(|s| {
+        let walk = s.spawn(|| twin_states(twin, &roots, &twin_meta, &mut twin_cache));
+        let walked = files::collect(host, &roots, &rules, &accounts, &mut cache, !ctx.global.quiet);
+        (walk.join(), walked)
+    });
+    let twin_map =
+        twin_map.map_err(|_| Error::failed("the twin reader panicked; please report this as a bug"))??;
+    cache.absorb(twin_cache);
+    // The cache only saves time: one that cannot be written makes the next run read every file.
+    let _ = cache.save(&cache_file);
     let mut live = BTreeMap::new();
     for n in walked.nodes {
         let state = match n.kind {
@@ -585,4 +577,37 @@ fn snapshot_after(ctx: &Ctx, twin: &Twin, message: &str) -> Result<()> {
         print!("{}", snapshot::summary(&report));
     }
     Ok(())
+}
+
+/// The twin's version of every file under the captured roots (the working tree, walked
+/// without following symlinks), blob ids from the stat cache where the file is unchanged.
+fn twin_states(
+    twin: &Twin,
+    roots: &[String],
+    twin_meta: &BTreeMap<String, String>,
+    cache: &mut StatCache,
+) -> Result<BTreeMap<String, FileState>> {
+    let mut twin_map = BTreeMap::new();
+    for root in roots {
+        let top = twin.dir().join(snapshot::twin_path(root).trim_start_matches('/'));
+        if !top.is_dir() || fs_err::symlink_metadata(&top)?.file_type().is_symlink() {
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(&top).follow_links(false) {
+            let entry = entry.map_err(|e| Error::failed(format!("failed to read the twin: {e}")))?;
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(twin.dir().join("filesystem")) else { continue };
+            let Some(rel) = rel.to_str() else { continue };
+            let path = format!("/{rel}");
+            let state =
+                fapply::twin_state_cached(twin.dir(), twin_meta, &path, cache).map_err(Error::failed)?;
+            if !matches!(state, FileState::Absent) {
+                twin_map.insert(path, state);
+            }
+        }
+    }
+
+    Ok(twin_map)
 }
