@@ -71,7 +71,6 @@ struct Observation {
     /// Twin folders (with a trailing `/`) under which a missing item means "absent".
     scopes: Vec<String>,
     keyed: Vec<Keyed>,
-    metadata: BTreeMap<String, String>,
     report: Report,
 }
 
@@ -94,10 +93,6 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
     let started = Instant::now();
     let host = &ctx.host;
     let baseline = twin.baseline(host)?;
-    let base_entries = match &baseline {
-        Some(b) => twin.ls_tree(host, b, &["filesystem", "system"])?,
-        None => BTreeMap::new(),
-    };
     let roots = ctx.roots()?;
     let cache_file = ctx.state_dir().join(STAT_CACHE);
     let mut cache = StatCache::load(&cache_file);
@@ -111,6 +106,10 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
     let twin_files = twin_files??;
     let mut obs = obs?;
     cache.absorb(twin_cache);
+    // Nothing else reads the cache: it is saved now and its memory freed before the merge.
+    // It only saves time: one that cannot be written makes the next run read every file.
+    let _ = cache.save(&cache_file);
+    drop(cache);
 
     // Keyed files: merge line by line into the text the twin should hold.
     let keyed_paths: Vec<&str> = obs.keyed.iter().map(|k| k.path).collect();
@@ -123,11 +122,20 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
         }
         None => (BTreeMap::new(), BTreeMap::new()),
     };
-    let mut record: Vec<String> = Vec::new();
-    let base_texts = match &baseline {
-        Some(b) => twin.read_files(host, b, &keyed_paths)?,
-        None => BTreeMap::new(),
+    // With nothing pending the baseline is HEAD itself (the usual case): its tree and files
+    // were just read, so they are not listed and read a second time.
+    let base_is_head = baseline.is_some() && baseline == head_before;
+    let base_own = match &baseline {
+        Some(b) if !base_is_head => twin.ls_tree(host, b, &["filesystem", "system"])?,
+        _ => BTreeMap::new(),
     };
+    let base_entries = if base_is_head { &head_items } else { &base_own };
+    let mut record: Vec<String> = Vec::new();
+    let base_texts_own = match &baseline {
+        Some(b) if !base_is_head => twin.read_files(host, b, &keyed_paths)?,
+        _ => BTreeMap::new(),
+    };
+    let base_texts = if base_is_head { &head_texts } else { &base_texts_own };
     let mut wanted: BTreeMap<String, Option<Content>> = BTreeMap::new();
     let mut pending = Vec::new();
     let mut conflicts = Vec::new();
@@ -160,7 +168,11 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
     let mut paths: BTreeSet<&str> = obs.items.keys().map(String::as_str).collect();
     paths.extend(twin_files.keys().map(String::as_str).filter(|p| in_scope(p)));
     paths.extend(base_entries.keys().map(String::as_str).filter(|p| in_scope(p) && !keyed_paths.contains(p)));
-    paths.extend(head_items.keys().map(String::as_str).filter(|p| in_scope(p) && !keyed_paths.contains(p)));
+    if !base_is_head {
+        paths.extend(
+            head_items.keys().map(String::as_str).filter(|p| in_scope(p) && !keyed_paths.contains(p)),
+        );
+    }
     for path in paths {
         let o = obs.items.get(path).cloned().flatten();
         let t = twin_files.get(path).cloned();
@@ -217,15 +229,12 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
 
     // The baseline: HEAD with every item set to what was observed. Without a new commit HEAD
     // is what was listed above.
-    drop(base_entries);
+    drop(base_own);
+    drop(base_texts_own);
     let head_entries = match &commit {
         Some(_) => twin.ls_tree(host, &head, &["filesystem", "system"])?,
         None => head_items,
     };
-    let mut observed_all: BTreeMap<String, Option<(bool, Vec<u8>)>> = BTreeMap::new();
-    for k in &obs.keyed {
-        observed_all.insert(k.path.to_string(), Some((false, k.observed.clone().into_bytes())));
-    }
     let mut changes = Vec::new();
     let mut blobs: Vec<Vec<u8>> = Vec::new();
     let item_paths: BTreeSet<String> = obs
@@ -254,12 +263,16 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
             }
         }
     }
-    for (path, content) in observed_all {
-        let Some((link, bytes)) = content else { continue };
-        let oid = blob_id(&bytes);
-        if head_entries.get(&path).map(|e| &e.oid) != Some(&oid) {
-            changes.push((path, Some(Entry { link, oid })));
-            blobs.push(bytes);
+    // The keyed files as observed (in path order, as a map gave them), copied only where HEAD
+    // differs.
+    let mut keyed_obs: Vec<&Keyed> = obs.keyed.iter().collect();
+    keyed_obs.sort_by_key(|k| k.path);
+    keyed_obs.dedup_by_key(|k| k.path);
+    for k in keyed_obs {
+        let oid = blob_id(k.observed.as_bytes());
+        if head_entries.get(k.path).map(|e| &e.oid) != Some(&oid) {
+            changes.push((k.path.to_string(), Some(Entry { link: false, oid })));
+            blobs.push(k.observed.clone().into_bytes());
         }
     }
     let baseline_commit = if changes.is_empty() {
@@ -283,9 +296,6 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
         }
     };
     twin.set_ref(host, crate::twin::BASELINE_REF, &baseline_commit, "twinsync snapshot")?;
-    // The cache only saves time: one that cannot be written makes the next run read every file.
-    let _ = cache.save(&cache_file);
-
     let mut report = obs.report;
     report.commit = commit;
     report.baseline = baseline_commit;
@@ -366,6 +376,12 @@ fn merge_text(
         }
         res
     }
+    // The twin holds exactly the observation (a no-op snapshot): every line is the same on
+    // both sides, so the merge keeps the observation as it is, with nothing pending or in
+    // conflict. The observed text is rendered by TwinSync, so it is already in merged form.
+    if t == o {
+        return Ok(o.to_string());
+    }
     match path {
         DPKG_TXT => {
             let parse = |s: &str| packages::parse_dpkg_txt(s);
@@ -430,7 +446,6 @@ fn observe(ctx: &Ctx, roots: &[String], cache: &mut StatCache) -> Result<Observa
         bytes: BTreeMap::new(),
         scopes: Vec::new(),
         keyed: Vec::new(),
-        metadata: BTreeMap::new(),
         report: Report::default(),
     };
     let mut notes = Vec::new();
@@ -444,15 +459,20 @@ fn observe(ctx: &Ctx, roots: &[String], cache: &mut StatCache) -> Result<Observa
         obs.items.insert(path.to_string(), item);
     };
 
-    // Files.
+    // Files. `metadata.txt` is rendered straight from the nodes, which `collect` sorted by
+    // path (a path met twice, from overlapping roots, is one line, as in a map).
     let mut excluded = fs.excluded;
-    for n in &fs.nodes {
+    let mut metadata = String::new();
+    for (i, n) in fs.nodes.iter().enumerate() {
         if n.kind != Kind::Dir {
             let path = twin_path(&n.path);
             obs.items.insert(path, Some(Item { link: n.kind == Kind::Link, oid: n.oid.clone() }));
             obs.report.captured += 1;
         }
-        obs.metadata.insert(n.path.clone(), n.meta());
+        if fs.nodes.get(i + 1).is_none_or(|next| next.path != n.path) {
+            use std::fmt::Write;
+            let _ = writeln!(metadata, "{} {}", n.meta(), n.path);
+        }
     }
     for root in roots {
         if host.path(root).is_dir() && !fs.notes.iter().any(|n| n.contains(&format!(" {root} is a symlink")))
@@ -471,7 +491,7 @@ fn observe(ctx: &Ctx, roots: &[String], cache: &mut StatCache) -> Result<Observa
         ));
     }
     obs.report.unreadable = fs.unreadable.len();
-    obs.keyed.push(Keyed { path: METADATA_TXT, observed: files::render_metadata_map(&obs.metadata) });
+    obs.keyed.push(Keyed { path: METADATA_TXT, observed: metadata });
 
     // Packages.
     match pkgs? {

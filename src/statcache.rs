@@ -103,6 +103,8 @@ fn key(path: &Path) -> Key {
 pub(crate) struct StatCache {
     entries: HashMap<Key, Cached>,
     started_ns: i64,
+    /// False while the entries are exactly those of the file they were loaded from.
+    changed: bool,
 }
 
 /// Hex digits by hand: `format!` per byte showed in the no-op snapshot's profile.
@@ -132,14 +134,17 @@ impl StatCache {
     pub(crate) fn empty() -> StatCache {
         let started_ns =
             SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
-        StatCache { entries: HashMap::new(), started_ns }
+        StatCache { entries: HashMap::new(), started_ns, changed: true }
     }
 
     /// The cache left in `file`; empty when there is none or it is not ours.
     pub(crate) fn load(file: &Path) -> StatCache {
         let mut cache = StatCache::empty();
         if let Ok(f) = std::fs::File::open(file) {
-            cache.entries = parse(std::io::BufReader::new(f)).unwrap_or_default();
+            if let Some(entries) = parse(std::io::BufReader::new(f)) {
+                cache.entries = entries;
+                cache.changed = false;
+            }
         }
         cache
     }
@@ -150,7 +155,11 @@ impl StatCache {
         let mut prefix = dir.as_os_str().as_bytes().to_vec();
         prefix.push(b'/');
         let keys: Vec<Key> = self.entries.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
-        let mut res = StatCache { entries: HashMap::with_capacity(keys.len()), started_ns: self.started_ns };
+        let mut res = StatCache {
+            entries: HashMap::with_capacity(keys.len()),
+            started_ns: self.started_ns,
+            changed: false,
+        };
         for k in keys {
             if let Some((k, v)) = self.entries.remove_entry(&k) {
                 res.entries.insert(k, v);
@@ -160,6 +169,7 @@ impl StatCache {
     }
 
     pub(crate) fn absorb(&mut self, other: StatCache) {
+        self.changed |= other.changed;
         self.entries.extend(other.entries);
     }
 
@@ -176,6 +186,7 @@ impl StatCache {
         // An id that is not 40 hex digits (never, from `blob_id`) is simply not cached.
         if let Some(oid) = from_hex(oid) {
             self.entries.insert(key(path), Cached { stat: Stat::of(meta), oid, seen: true });
+            self.changed = true;
         }
     }
 
@@ -183,6 +194,11 @@ impl StatCache {
     /// racy entries: those whose mtime or ctime is not clearly older than this run's start.
     pub(crate) fn save(&self, file: &Path) -> Result<()> {
         let limit = self.started_ns - RACY_SLACK.as_nanos() as i64;
+        // Nothing recorded and every loaded entry seen again: the file already holds exactly
+        // what would be written (its entries were not racy when saved, and this run is later).
+        if !self.changed && self.entries.values().all(|c| c.seen) {
+            return Ok(());
+        }
         // Two runs may save at once (a plan beside a snapshot): each writes its own temp file,
         // and the last rename wins; every entry checks itself against the file anyway.
         let tmp = file.with_extension(format!("tmp{}", std::process::id()));
@@ -226,7 +242,7 @@ fn parse(input: impl std::io::BufRead) -> Option<HashMap<Key, Cached>> {
 /// `SIZE MTIME CTIME INO DEV MODE OID PATH`; None for a damaged line (that file is read again).
 fn parse_line(line: &[u8]) -> Option<(Key, Cached)> {
     let mut it = line.splitn(8, |&b| b == b' ');
-    let mut field = || std::str::from_utf8(it.next()?).ok().map(str::to_string);
+    let mut field = || std::str::from_utf8(it.next()?).ok();
     let (size, mtime, ctime, ino, dev, mode, oid) =
         (field()?, field()?, field()?, field()?, field()?, field()?, field()?);
     let path = it.next().filter(|p| !p.is_empty())?;
@@ -238,7 +254,7 @@ fn parse_line(line: &[u8]) -> Option<(Key, Cached)> {
         dev: dev.parse().ok()?,
         mode: mode.parse().ok()?,
     };
-    Some((path.into(), Cached { stat, oid: from_hex(&oid)?, seen: false }))
+    Some((path.into(), Cached { stat, oid: from_hex(oid)?, seen: false }))
 }
 
 #[cfg(test)]
@@ -272,6 +288,39 @@ mod tests {
         assert_eq!(back.entries.len(), 1);
         assert_eq!(back.lookup(&old, &mo), Some(oid));
         assert_eq!(back.lookup(&young, &my), None);
+    }
+
+    #[test]
+    fn an_unchanged_cache_is_not_rewritten_and_a_forgotten_entry_is() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = crate::tests::TempDir::new("statcache-keep");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, "a").unwrap();
+        std::fs::write(&b, "b").unwrap();
+        let oid = "ce013625030ba8dba906f756967f9e9ca394464a".to_string();
+        let mut cache = StatCache::empty();
+        cache.started_ns += 10_000_000_000;
+        let (ma, mb) = (std::fs::symlink_metadata(&a).unwrap(), std::fs::symlink_metadata(&b).unwrap());
+        cache.record(&a, &ma, &oid);
+        cache.record(&b, &mb, &oid);
+        let file = dir.path().join("cache");
+        cache.save(&file).unwrap();
+        let ino = || std::fs::metadata(&file).unwrap().ino();
+        let first = ino();
+        // Every entry seen again, nothing recorded: the file stays as it is (no new inode).
+        let mut back = StatCache::load(&file);
+        back.started_ns += 10_000_000_000;
+        assert!(back.lookup(&a, &ma).is_some() && back.lookup(&b, &mb).is_some());
+        back.save(&file).unwrap();
+        assert_eq!(ino(), first);
+        // An entry not seen (the file is gone) is forgotten: the file is written again.
+        let mut back = StatCache::load(&file);
+        back.started_ns += 10_000_000_000;
+        assert!(back.lookup(&a, &ma).is_some());
+        back.save(&file).unwrap();
+        let again = StatCache::load(&file);
+        assert_eq!(again.entries.len(), 1);
+        assert!(again.entries.contains_key(a.as_os_str().as_bytes()));
     }
 
     #[test]

@@ -147,14 +147,38 @@ pub(crate) fn twin_state_cached(
         Found::Here(m) => m,
     };
     let full = base.join(path.trim_start_matches('/'));
+    twin_state_walked(&full, &m, twin_meta, path, cache)
+}
+
+/// Whether the twin's folder for machine folder `root` is a real folder, reached without
+/// passing through a symlink or a file (`look` on every component once). A walk from there
+/// that does not follow symlinks meets only real folders, so `twin_state_walked` may take its
+/// entries' `lstat` without looking at every component again.
+pub(crate) fn twin_root_is_dir(twin_dir: &Path, root: &str) -> Result<bool, String> {
+    let base = twin_dir.join("filesystem");
+    Ok(match look(&base, root).map_err(|e| format!("cannot read the twin's {root}: {e}"))? {
+        Found::Here(m) => m.is_dir(),
+        Found::Absent | Found::Blocked => false,
+    })
+}
+
+/// `twin_state_cached` for an entry met by a walk of the twin that follows no symlink from a
+/// folder `twin_root_is_dir` accepted: `m` is the entry's own `lstat`, `full` its path.
+pub(crate) fn twin_state_walked(
+    full: &Path,
+    m: &std::fs::Metadata,
+    twin_meta: &BTreeMap<String, String>,
+    path: &str,
+    cache: &mut StatCache,
+) -> Result<FileState, String> {
     let meta = twin_meta.get(path).map(|m| m.split(' ').collect::<Vec<_>>());
     let ft = m.file_type();
-    let mut oid = |link| match cache.lookup(&full, &m) {
+    let mut oid = |link| match cache.lookup(full, m) {
         Some(oid) => Ok(oid),
         None => {
-            let bytes = read_entry(&full, link).map_err(|e| format!("cannot read the twin's {path}: {e}"))?;
+            let bytes = read_entry(full, link).map_err(|e| format!("cannot read the twin's {path}: {e}"))?;
             let oid = blob_id(&bytes);
-            cache.record(&full, &m, &oid);
+            cache.record(full, m, &oid);
             Ok::<_, String>(oid)
         }
     };

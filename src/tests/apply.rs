@@ -432,3 +432,24 @@ fn apply_killed_at_any_point_leaves_every_file_old_or_new_and_undo_still_works()
         assert!(leftovers(&sb).is_empty(), "killed at point {at}: left {:?}", leftovers(&sb));
     }
 }
+
+#[test]
+fn plan_never_reads_the_twin_through_a_symlinked_folder() {
+    let sb = Sandbox::new("twin-links");
+    sb.ok(&["init"]);
+    sb.ok(&["snapshot"]);
+    let outside = sb.dir().join("outside");
+    std::fs::create_dir_all(outside.join("ana/.config")).unwrap();
+    std::fs::write(outside.join("ana/.config/planted"), "from outside the twin\n").unwrap();
+    std::fs::write(outside.join("planted-etc"), "from outside the twin\n").unwrap();
+    // A folder above a captured root, and a folder below one, made symlinks in the twin.
+    let home = sb.twin.join("filesystem/home");
+    if home.exists() {
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+    std::os::unix::fs::symlink(&outside, &home).unwrap();
+    std::os::unix::fs::symlink(&outside, sb.twin.join("filesystem/etc/linked.d")).unwrap();
+    sb.ok(&["plan", "files"]);
+    let plan = plan_text(&sb);
+    assert!(!plan.contains("planted"), "{plan}");
+}

@@ -590,19 +590,27 @@ fn twin_states(
     let mut twin_map = BTreeMap::new();
     for root in roots {
         let top = twin.dir().join(snapshot::twin_path(root).trim_start_matches('/'));
-        if !top.is_dir() || fs_err::symlink_metadata(&top)?.file_type().is_symlink() {
+        // Every folder on the way to the root's folder is looked at once; below it the walk
+        // follows no symlink, so each entry's own lstat is all that is needed.
+        if !fapply::twin_root_is_dir(twin.dir(), root).map_err(Error::failed)? {
             continue;
         }
+        let fs_dir = twin.dir().join("filesystem");
         for entry in walkdir::WalkDir::new(&top).follow_links(false) {
             let entry = entry.map_err(|e| Error::failed(format!("failed to read the twin: {e}")))?;
             if entry.file_type().is_dir() {
                 continue;
             }
-            let Ok(rel) = entry.path().strip_prefix(twin.dir().join("filesystem")) else { continue };
+            let Ok(rel) = entry.path().strip_prefix(&fs_dir) else { continue };
             let Some(rel) = rel.to_str() else { continue };
             let path = format!("/{rel}");
-            let state =
-                fapply::twin_state_cached(twin.dir(), twin_meta, &path, cache).map_err(Error::failed)?;
+            let m = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if e.io_error().is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) => continue,
+                Err(e) => return Err(Error::failed(format!("cannot read the twin's {path}: {e}"))),
+            };
+            let state = fapply::twin_state_walked(entry.path(), &m, twin_meta, &path, cache)
+                .map_err(Error::failed)?;
             if !matches!(state, FileState::Absent) {
                 twin_map.insert(path, state);
             }
