@@ -110,9 +110,17 @@ impl Planning {
     }
 }
 
-/// Plans one domain: reads its three states and lets its pure planner decide.
-fn planning(ctx: &Ctx, twin: &Twin, domain: Domain) -> Result<Planning> {
-    let baseline = if ctx.global.mirror { None } else { twin.baseline(&ctx.host)? };
+/// The baseline the planners compare with: none with `--mirror` (or before a first snapshot).
+fn baseline(ctx: &Ctx, twin: &Twin) -> Result<Option<String>> {
+    if ctx.global.mirror {
+        return Ok(None);
+    }
+    twin.baseline(&ctx.host)
+}
+
+/// Plans one domain: reads its three states and lets its pure planner decide. `baseline` is
+/// the commit the keyed domains compare with (None: two-way); files read their own.
+fn planning(ctx: &Ctx, twin: &Twin, baseline: Option<String>, domain: Domain) -> Result<Planning> {
     match domain {
         Domain::Files => {
             let states = file_states(ctx, twin)?;
@@ -259,11 +267,12 @@ fn file_row(item: &Item, two_way: bool) -> String {
 /// `twinsync plan [DOMAIN...]`
 pub(crate) fn plan(ctx: &Ctx, names: &[String]) -> Result<ExitCode> {
     let twin = ctx.twin()?;
+    let baseline = baseline(ctx, &twin)?;
     let head = twin.head(&ctx.host)?.unwrap_or_else(|| "none".to_string());
     // Every domain is planned before any plan file is written: bad input in one writes none.
     let mut plannings = Vec::new();
     for domain in domains(names) {
-        plannings.push(planning(ctx, &twin, domain)?);
+        plannings.push(planning(ctx, &twin, baseline.clone(), domain)?);
     }
     let mut any_desired = false;
     for p in &plannings {
@@ -305,9 +314,10 @@ pub(crate) fn status(ctx: &Ctx) -> Result<ExitCode> {
 /// The status report: per domain, counts, then a row per item like `git status --short`.
 pub(crate) fn status_text(ctx: &Ctx) -> Result<String> {
     let twin = ctx.twin()?;
+    let baseline = baseline(ctx, &twin)?;
     let mut out = String::new();
     for domain in [Domain::Files, Domain::Packages, Domain::Services, Domain::Startup] {
-        let p = planning(ctx, &twin, domain)?;
+        let p = planning(ctx, &twin, baseline.clone(), domain)?;
         match &p.not_planned {
             Some(why) => out.push_str(&format!("## {}: not planned: {why}\n", domain.name())),
             None => {
