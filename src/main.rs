@@ -27,6 +27,7 @@ mod snapshot;
 mod startup;
 mod statcache;
 mod twin;
+mod walk;
 mod workflow;
 
 #[cfg(test)]
@@ -371,14 +372,27 @@ impl Ctx {
     pub(crate) fn fix_ownership(&self, dir: &Path) -> Result<()> {
         use std::os::unix::fs::MetadataExt;
         let Some((uid, gid)) = self.sudo_owner else { return Ok(()) };
-        for entry in walkdir::WalkDir::new(dir).follow_links(false) {
-            let entry = entry.map_err(|e| Error::failed(format!("failed to read the twin: {e}")))?;
-            let m = entry.metadata().map_err(|e| Error::failed(format!("failed to read the twin: {e}")))?;
+        let mut failed = None;
+        walk::walk(dir, &mut |path, m| {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    failed.get_or_insert_with(|| Error::failed(format!("failed to read the twin: {e}")));
+                    return false;
+                }
+            };
             if m.uid() != uid || m.gid() != gid {
-                std::os::unix::fs::lchown(entry.path(), Some(uid), Some(gid)).map_err(|e| {
-                    Error::io(&format!("give {} to the invoking user", entry.path().display()), e)
-                })?;
+                if let Err(e) = std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
+                    failed.get_or_insert_with(|| {
+                        Error::io(&format!("give {} to the invoking user", path.display()), e)
+                    });
+                    return false;
+                }
             }
+            true
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
         Ok(())
     }

@@ -574,26 +574,40 @@ fn read_twin_tree(twin: &Twin, roots: &[String], cache: &mut StatCache) -> Resul
         if !dir.exists() {
             continue;
         }
-        for entry in walkdir::WalkDir::new(&dir).follow_links(false) {
-            let entry = entry.map_err(|e| Error::failed(format!("failed to read the twin: {e}")))?;
-            let ft = entry.file_type();
-            if ft.is_dir() {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(twin.dir()) else { continue };
-            let Some(rel) = rel.to_str() else { continue };
-            let link = ft.is_symlink();
-            let meta =
-                entry.metadata().map_err(|e| Error::failed(format!("failed to read the twin: {e}")))?;
-            let oid = match cache.lookup(entry.path(), &meta) {
-                Some(oid) => oid,
-                None => {
-                    let oid = blob_id(&read_entry(entry.path(), link)?);
-                    cache.record(entry.path(), &meta, &oid);
-                    oid
+        let mut failed = None;
+        crate::walk::walk(&dir, &mut |path, meta| {
+            let meta = match meta {
+                Ok(m) => m,
+                Err(e) => {
+                    failed
+                        .get_or_insert_with(|| format!("failed to read the twin's {}: {e}", path.display()));
+                    return false;
                 }
             };
+            if meta.is_dir() {
+                return true;
+            }
+            let Some(rel) = path.strip_prefix(twin.dir()).ok().and_then(|r| r.to_str()) else { return false };
+            let link = meta.file_type().is_symlink();
+            let oid = match cache.lookup(path, meta) {
+                Some(oid) => oid,
+                None => match read_entry(path, link) {
+                    Ok(bytes) => {
+                        let oid = blob_id(&bytes);
+                        cache.record(path, meta, &oid);
+                        oid
+                    }
+                    Err(e) => {
+                        failed.get_or_insert_with(|| e.to_string());
+                        return false;
+                    }
+                },
+            };
             res.insert(rel.to_string(), Item { link, oid });
+            false
+        });
+        if let Some(why) = failed {
+            return Err(Error::failed(why));
         }
     }
     Ok(res)

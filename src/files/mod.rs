@@ -185,54 +185,36 @@ pub(crate) fn collect(
             }
             Ok(_) => {}
         }
-        let walker = walkdir::WalkDir::new(&top).follow_links(false).into_iter();
-        let mut it = walker;
-        loop {
-            let entry = match it.next() {
-                None => break,
-                Some(Ok(e)) => e,
-                Some(Err(e)) => {
-                    let path = e.path().map(|p| p.display().to_string()).unwrap_or_default();
-                    res.unreadable.push(path);
-                    continue;
-                }
-            };
+        crate::walk::walk(&top, &mut |fs_path, meta| {
             seen += 1;
             if progress && seen.is_multiple_of(1000) {
                 eprint!("\rtwinsync: reading files: {seen}");
             }
-            let Some(path) = machine_path(host, entry.path()) else {
-                let shown = entry.path().to_string_lossy().replace(['\n', '\r'], "?");
-                res.excluded.push((Reason::UnsafeName, shown));
-                if entry.file_type().is_dir() {
-                    it.skip_current_dir();
+            let meta = match meta {
+                Ok(m) => m,
+                Err(_) => {
+                    res.unreadable.push(fs_path.display().to_string());
+                    return false;
                 }
-                continue;
             };
-            let ft = entry.file_type();
+            let ft = meta.file_type();
+            let Some(path) = machine_path(host, fs_path) else {
+                let shown = fs_path.to_string_lossy().replace(['\n', '\r'], "?");
+                res.excluded.push((Reason::UnsafeName, shown));
+                return false;
+            };
             // A nested repository (etckeeper keeps /etc/.git) cannot live inside the twin's own.
-            if ft.is_dir() && entry.file_name() == ".git" {
+            if ft.is_dir() && fs_path.file_name().is_some_and(|n| n == ".git") {
                 res.excluded.push((Reason::UnsafeName, path));
-                it.skip_current_dir();
-                continue;
+                return false;
             }
             if let Some(reason) = rules.by_path(&path) {
                 let walk_on = ft.is_dir() && reason == Reason::SecretPath && rules.excludes.has_reincludes();
                 if !walk_on {
                     res.excluded.push((reason, path));
-                    if ft.is_dir() {
-                        it.skip_current_dir();
-                    }
-                    continue;
+                    return false;
                 }
             }
-            let meta = match entry.metadata() {
-                Ok(m) => m,
-                Err(_) => {
-                    res.unreadable.push(path);
-                    continue;
-                }
-            };
             let mut node = Node {
                 path,
                 kind: Kind::Dir,
@@ -243,10 +225,11 @@ pub(crate) fn collect(
             };
             if ft.is_dir() {
                 res.nodes.push(node);
+                return true;
             } else if ft.is_symlink() {
-                let Ok(target) = fs_err::read_link(entry.path()) else {
+                let Ok(target) = fs_err::read_link(fs_path) else {
                     res.unreadable.push(node.path);
-                    continue;
+                    return false;
                 };
                 let bytes = target.into_os_string().into_encoded_bytes();
                 node.kind = Kind::Link;
@@ -256,43 +239,44 @@ pub(crate) fn collect(
                 node.kind = Kind::File;
                 if meta.mode() & 0o004 == 0 && !rules.reincluded(&node.path) {
                     res.excluded.push((Reason::Private, node.path));
-                    continue;
+                    return false;
                 }
                 if meta.len() > rules.max_size {
                     res.excluded.push((Reason::TooLarge, node.path));
-                    continue;
+                    return false;
                 }
-                if let Some(oid) = cache.lookup(entry.path(), &meta) {
+                if let Some(oid) = cache.lookup(fs_path, meta) {
                     node.oid = oid;
                     res.nodes.push(node);
-                    continue;
+                    return false;
                 }
-                let bytes = match read_limited(entry.path(), rules.max_size) {
+                let bytes = match read_limited(fs_path, rules.max_size) {
                     Some(b) => b,
                     None => {
                         res.unreadable.push(node.path);
-                        continue;
+                        return false;
                     }
                 };
                 if bytes.len() as u64 > rules.max_size {
                     res.excluded.push((Reason::TooLarge, node.path));
-                    continue;
+                    return false;
                 }
                 if bytes.contains(&0) {
                     res.excluded.push((Reason::Binary, node.path));
-                    continue;
+                    return false;
                 }
                 if secrets::secret_content(&bytes).is_some() {
                     res.excluded.push((Reason::SecretContent, node.path));
-                    continue;
+                    return false;
                 }
                 node.oid = blob_id(&bytes);
-                cache.record(entry.path(), &meta, &node.oid);
+                cache.record(fs_path, meta, &node.oid);
                 res.nodes.push(node);
             } else if ft.is_fifo() || ft.is_socket() || ft.is_block_device() || ft.is_char_device() {
                 res.excluded.push((Reason::Special, node.path));
             }
-        }
+            false
+        });
     }
     if progress && seen >= 1000 {
         eprintln!("\rtwinsync: reading files: {seen}");

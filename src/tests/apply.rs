@@ -16,12 +16,15 @@ fn read(sb: &Sandbox, machine_path: &str) -> Option<String> {
 
 /// Every name in the sandbox's root that a twinsync run left beside a target.
 fn leftovers(sb: &Sandbox) -> Vec<String> {
-    walkdir::WalkDir::new(&sb.root)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".twinsync") || n.ends_with(".bak") || n.ends_with('~'))
-        .collect()
+    let mut res = Vec::new();
+    crate::walk::walk(&sb.root, &mut |p, _| {
+        let n = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        if n.starts_with(".twinsync") || n.ends_with(".bak") || n.ends_with('~') {
+            res.push(n);
+        }
+        true
+    });
+    res
 }
 
 fn set_meta_line(sb: &Sandbox, path: &str, line: &str) {

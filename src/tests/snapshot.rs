@@ -130,6 +130,27 @@ fn no_op_snapshot_makes_no_commit() {
 }
 
 #[test]
+fn a_root_that_is_a_symlink_is_recorded_and_never_followed() {
+    let sb = Sandbox::new("root-link");
+    // ~/.config points outside the disk: under --root that is the rescue system's folder.
+    let outside = sb.dir().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("leak.conf"), "not this disk's\n").unwrap();
+    std::fs::remove_dir_all(sb.path("/home/ana/.config")).unwrap();
+    std::os::unix::fs::symlink(&outside, sb.path("/home/ana/.config")).unwrap();
+    init_and_snapshot(&sb);
+    let link = sb.twin.join("filesystem/home/ana/.config");
+    let meta = std::fs::symlink_metadata(&link).unwrap();
+    assert!(meta.file_type().is_symlink(), "the twin holds the symlink itself");
+    assert_eq!(std::fs::read_link(&link).unwrap(), outside);
+    let tracked = sb.git(&["ls-files"]);
+    assert!(!tracked.contains("leak.conf"), "nothing behind the symlink is captured: {tracked}");
+    assert!(sb.twin_file("system/notes.txt").unwrap().contains("/home/ana/.config is a symlink"));
+    sb.ok(&["snapshot"]);
+    assert_eq!(sb.commits(), 2, "a second snapshot finds nothing changed");
+}
+
+#[test]
 fn changed_and_removed_files_follow_the_machine() {
     let sb = Sandbox::new("removed");
     sb.write("/etc/motd", "hello\n");

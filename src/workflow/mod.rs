@@ -606,24 +606,37 @@ fn twin_states(
             continue;
         }
         let fs_dir = twin.dir().join("filesystem");
-        for entry in walkdir::WalkDir::new(&top).follow_links(false) {
-            let entry = entry.map_err(|e| Error::failed(format!("failed to read the twin: {e}")))?;
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(&fs_dir) else { continue };
-            let Some(rel) = rel.to_str() else { continue };
-            let path = format!("/{rel}");
-            let m = match entry.metadata() {
+        let mut failed = None;
+        crate::walk::walk(&top, &mut |fs_path, m| {
+            let rel = fs_path.strip_prefix(&fs_dir).ok().and_then(|r| r.to_str());
+            let path = format!("/{}", rel.unwrap_or_default());
+            let m = match m {
                 Ok(m) => m,
-                Err(e) if e.io_error().is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) => continue,
-                Err(e) => return Err(Error::failed(format!("cannot read the twin's {path}: {e}"))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+                Err(e) => {
+                    failed.get_or_insert_with(|| format!("cannot read the twin's {path}: {e}"));
+                    return false;
+                }
             };
-            let state = fapply::twin_state_walked(entry.path(), &m, twin_meta, &path, cache)
-                .map_err(Error::failed)?;
-            if !matches!(state, FileState::Absent) {
-                twin_map.insert(path, state);
+            if m.is_dir() {
+                return true;
             }
+            if rel.is_none() {
+                return false;
+            }
+            match fapply::twin_state_walked(fs_path, m, twin_meta, &path, cache) {
+                Ok(FileState::Absent) => {}
+                Ok(state) => {
+                    twin_map.insert(path, state);
+                }
+                Err(why) => {
+                    failed.get_or_insert(why);
+                }
+            }
+            false
+        });
+        if let Some(why) = failed {
+            return Err(Error::failed(why));
         }
     }
 
