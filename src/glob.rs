@@ -96,6 +96,12 @@ impl Glob {
     }
 
     /// Whether the absolute `path` matches; a relative path never does.
+    /// The literal folders the pattern starts with (`/etc/ssh`; empty when it starts with a
+    /// wildcard): a path can match only if this is the path or one of its folders.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub(crate) fn matches(&self, path: &str) -> bool {
         if !path.starts_with('/') {
             return false;

@@ -14,6 +14,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::twin::BlobId;
+
 /// The four domains, in the order `apply all` runs them.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
 pub(crate) enum Domain {
@@ -421,10 +423,6 @@ fn valid_version(v: &str) -> bool {
         && v.chars().all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c))
 }
 
-fn is_oid(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
-
 fn check_state(domain: Domain, state: &str) -> Result<(), String> {
     let ok = match domain {
         Domain::Files => FileState::parse(state).is_some(),
@@ -433,7 +431,9 @@ fn check_state(domain: Domain, state: &str) -> Result<(), String> {
             let word = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '-');
             word(a) && word(b)
         }),
-        Domain::Startup => state == "absent" || state.strip_prefix("sha1:").is_some_and(is_oid),
+        Domain::Startup => {
+            state == "absent" || state.strip_prefix("sha1:").and_then(BlobId::from_hex).is_some()
+        }
     };
     if ok {
         Ok(())
@@ -548,12 +548,12 @@ pub(crate) enum FileState {
     Absent,
     /// A regular file: the blob id of its content and, when known, its mode, owner and group.
     File {
-        oid: String,
+        oid: BlobId,
         meta: Option<Meta>,
     },
     /// A symlink: the blob id of its target and, when known, its owner and group.
     Link {
-        oid: String,
+        oid: BlobId,
         owner: Option<(String, String)>,
     },
     /// A folder stands there.
@@ -588,20 +588,20 @@ impl FileState {
         }
         let parts: Vec<&str> = s.split(':').collect();
         match parts.as_slice() {
-            ["sha1", oid] if is_oid(oid) => Some(FileState::File { oid: oid.to_string(), meta: None }),
+            ["sha1", oid] => Some(FileState::File { oid: BlobId::from_hex(oid)?, meta: None }),
             ["sha1", oid, mode, owner, group]
-                if is_oid(oid) && is_mode(mode) && valid_account(owner) && valid_account(group) =>
+                if is_mode(mode) && valid_account(owner) && valid_account(group) =>
             {
                 let mode = u32::from_str_radix(mode, 8).ok()?;
                 Some(FileState::File {
-                    oid: oid.to_string(),
+                    oid: BlobId::from_hex(oid)?,
                     meta: Some(Meta { mode, owner: owner.to_string(), group: group.to_string() }),
                 })
             }
-            ["link", oid] if is_oid(oid) => Some(FileState::Link { oid: oid.to_string(), owner: None }),
-            ["link", oid, owner, group] if is_oid(oid) && valid_account(owner) && valid_account(group) => {
+            ["link", oid] => Some(FileState::Link { oid: BlobId::from_hex(oid)?, owner: None }),
+            ["link", oid, owner, group] if valid_account(owner) && valid_account(group) => {
                 Some(FileState::Link {
-                    oid: oid.to_string(),
+                    oid: BlobId::from_hex(oid)?,
                     owner: Some((owner.to_string(), group.to_string())),
                 })
             }

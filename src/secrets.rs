@@ -33,6 +33,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::glob::Glob;
@@ -157,19 +158,40 @@ const SECRET_PATH_RULES: &[&str] = &[
 /// The built-in path rules compiled for one home folder.
 pub(crate) struct SecretPaths {
     globs: Vec<Glob>,
+    /// Glob indexes by `Glob::prefix`: a path is tried only against the globs whose prefix
+    /// is the path or one of its folders (most rules start with `~/.config/NAME`, and a walk
+    /// asks for every file).
+    by_prefix: HashMap<String, Vec<usize>>,
+    /// The last folder asked about and the globs its folders' prefixes name: a walk asks for
+    /// the files of one folder one after the other.
+    last: RefCell<(String, Vec<usize>)>,
 }
 
 impl SecretPaths {
     /// Compiles the rules; `~` rules are dropped when `home` is not absolute (then no path
     /// can be under it anyway). A test checks that every rule compiles.
     pub(crate) fn new(home: &str) -> SecretPaths {
-        let globs = SECRET_PATH_RULES.iter().filter_map(|rule| Glob::new(rule, home).ok()).collect();
-        SecretPaths { globs }
+        let globs: Vec<Glob> =
+            SECRET_PATH_RULES.iter().filter_map(|rule| Glob::new(rule, home).ok()).collect();
+        let mut by_prefix: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, g) in globs.iter().enumerate() {
+            by_prefix.entry(g.prefix().to_string()).or_default().push(i);
+        }
+        SecretPaths { globs, by_prefix, last: RefCell::new((String::from("\0"), Vec::new())) }
     }
 
     /// Whether `path` (absolute) is a secret by its location.
     pub(crate) fn matches(&self, path: &str) -> bool {
-        self.globs.iter().any(|g| g.matches(path))
+        // The candidate prefixes: none, every folder of the path, and the path itself.
+        let dir = &path[..path.rfind('/').unwrap_or(0)];
+        let mut last = self.last.borrow_mut();
+        if last.0 != dir {
+            let folders = dir.match_indices('/').map(|(i, _)| &dir[..i]).chain([dir]);
+            let globs = folders.filter_map(|p| self.by_prefix.get(p)).flatten().copied().collect();
+            *last = (dir.to_string(), globs);
+        }
+        let own = self.by_prefix.get(path).into_iter().flatten();
+        last.1.iter().chain(own).any(|&i| self.globs[i].matches(path))
     }
 }
 
@@ -677,6 +699,33 @@ mod tests {
             assert!(Glob::new(rule, HOME).is_ok(), "{rule}");
         }
         assert_eq!(SecretPaths::new(HOME).globs.len(), SECRET_PATH_RULES.len());
+    }
+
+    #[test]
+    fn the_prefix_index_answers_as_trying_every_rule_would() {
+        // A path made from each rule (wildcards filled in), its folders and a file below it,
+        // and the same under another home and another root folder.
+        let rules = SecretPaths::new(HOME);
+        let mut paths = vec!["/".to_string(), "/etc".to_string(), HOME.to_string()];
+        for rule in SECRET_PATH_RULES {
+            let mut sample = rule.replacen('~', HOME, 1).replace("**", "a/b").replace(['*', '?'], "x");
+            while let (Some(open), Some(close)) = (sample.find('{'), sample.find('}')) {
+                let first = sample[open + 1..close].split(',').next().unwrap_or_default().to_string();
+                sample.replace_range(open..=close, &first);
+            }
+            for p in [sample.clone(), format!("{sample}/below.conf"), sample.replace(HOME, "/home/bob")] {
+                let folders: Vec<String> = p.match_indices('/').map(|(i, _)| p[..i].to_string()).collect();
+                paths.extend(folders);
+                paths.push(p);
+            }
+        }
+        let mut secret = 0;
+        for p in paths.iter().filter(|p| p.starts_with('/')) {
+            let every = rules.globs.iter().any(|g| g.matches(p));
+            assert_eq!(rules.matches(p), every, "{p}");
+            secret += every as usize;
+        }
+        assert!(secret > SECRET_PATH_RULES.len(), "the samples reach the rules: {secret}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::files::{self, Accounts, Kind, Reason, Rules};
 use crate::statcache::StatCache;
-use crate::twin::{blob_id, Entry, Oid, Twin};
+use crate::twin::{blob_id, BlobId, Entry, Oid, Twin};
 use crate::{facts, packages, services, startup, Ctx};
 
 pub(crate) const DPKG_TXT: &str = "system/packages/dpkg.txt";
@@ -30,8 +30,6 @@ pub(crate) const UNAME_TXT: &str = "system/uname.txt";
 pub(crate) const OS_RELEASE: &str = "system/os-release";
 pub(crate) const HOSTNAME: &str = "system/hostname";
 pub(crate) const NOTES_TXT: &str = "system/notes.txt";
-/// The stat cache's file in the state folder (`statcache`).
-pub(crate) const STAT_CACHE: &str = "stat-cache";
 
 /// The twin path of a machine path.
 pub(crate) fn twin_path(machine_path: &str) -> String {
@@ -39,10 +37,10 @@ pub(crate) fn twin_path(machine_path: &str) -> String {
 }
 
 /// What one item holds: a file's bytes or a symlink's target.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Item {
     link: bool,
-    oid: Oid,
+    oid: BlobId,
 }
 
 /// The result of one snapshot, for the summary and for tests.
@@ -92,36 +90,29 @@ struct Keyed {
 pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Report> {
     let started = Instant::now();
     let host = &ctx.host;
-    let baseline = twin.baseline(host)?;
     let roots = ctx.roots()?;
-    let cache_file = ctx.state_dir().join(STAT_CACHE);
-    let mut cache = StatCache::load(&cache_file);
-    // The twin's working tree and the machine are walked at the same time.
-    let mut twin_cache = cache.split(twin.dir());
-    let (twin_files, obs) = std::thread::scope(|s| {
-        let walk = s.spawn(|| read_twin_tree(twin, &roots, &mut twin_cache));
-        let obs = observe(ctx, &roots, &mut cache);
-        (joined(walk.join()), obs)
+    // The twin's working tree and the machine are walked at the same time, each with its own
+    // stat cache, loaded, saved and freed in its own thread; git lists HEAD meanwhile.
+    let (twin_files, obs, refs) = std::thread::scope(|s| {
+        let refs = s.spawn(|| read_refs(twin, host));
+        let walk = s.spawn(|| {
+            let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
+            let res = read_twin_tree(twin, &roots, &mut cache);
+            // It only saves time: one that cannot be written makes the next run read every file.
+            let _ = cache.save();
+            res
+        });
+        let obs = observe(ctx, &roots);
+        (joined(walk.join()), obs, joined(refs.join()))
     });
     let twin_files = twin_files??;
     let mut obs = obs?;
-    cache.absorb(twin_cache);
-    // Nothing else reads the cache: it is saved now and its memory freed before the merge.
-    // It only saves time: one that cannot be written makes the next run read every file.
-    let _ = cache.save(&cache_file);
-    drop(cache);
+    // What HEAD holds: an item the working tree already has as observed (a change that was
+    // just applied to the machine) is committed too, though nothing is written.
+    let Refs { baseline, head: head_before, head_items, head_texts } = refs??;
 
     // Keyed files: merge line by line into the text the twin should hold.
     let keyed_paths: Vec<&str> = obs.keyed.iter().map(|k| k.path).collect();
-    // What HEAD holds: an item the working tree already has as observed (a change that was
-    // just applied to the machine) is committed too, though nothing is written.
-    let head_before = twin.head(host)?;
-    let (head_items, head_texts) = match &head_before {
-        Some(h) => {
-            (twin.ls_tree(host, h, &["filesystem", "system"])?, twin.read_files(host, h, &keyed_paths)?)
-        }
-        None => (BTreeMap::new(), BTreeMap::new()),
-    };
     // With nothing pending the baseline is HEAD itself (the usual case): its tree and files
     // were just read, so they are not listed and read a second time.
     let base_is_head = baseline.is_some() && baseline == head_before;
@@ -165,21 +156,22 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
     // Whole items: every path the observation covers or the twin or the baseline holds there.
     let in_scope =
         |p: &str| obs.scopes.iter().any(|s| p.starts_with(s.as_str())) || obs.items.contains_key(p);
-    let mut paths: BTreeSet<&str> = obs.items.keys().map(String::as_str).collect();
-    paths.extend(twin_files.keys().map(String::as_str).filter(|p| in_scope(p)));
-    paths.extend(base_entries.keys().map(String::as_str).filter(|p| in_scope(p) && !keyed_paths.contains(p)));
-    if !base_is_head {
-        paths.extend(
-            head_items.keys().map(String::as_str).filter(|p| in_scope(p) && !keyed_paths.contains(p)),
-        );
-    }
-    for path in paths {
-        let o = obs.items.get(path).cloned().flatten();
-        let t = twin_files.get(path).cloned();
-        let b = base_entries.get(path).map(|e| Item { link: e.link, oid: e.oid.clone() });
+    let whole_item = |p: &&String| in_scope(p) && !keyed_paths.contains(&p.as_str());
+    // The sorted maps are walked side by side: every path once, in order, with its versions.
+    let mut os = obs.items.iter().peekable();
+    let mut ts = twin_files.iter().filter(|(p, _)| in_scope(p)).peekable();
+    let mut bs = base_entries.iter().filter(|(p, _)| whole_item(p)).peekable();
+    let mut hs = head_items.iter().filter(|(p, _)| whole_item(p)).peekable();
+    loop {
+        let h_next = if base_is_head { None } else { hs.peek().map(|e| e.0) };
+        let next = [os.peek().map(|e| e.0), ts.peek().map(|e| e.0), bs.peek().map(|e| e.0), h_next];
+        let Some(path) = next.into_iter().flatten().min() else { break };
+        let o = take(&mut os, path).copied().flatten();
+        let t = take(&mut ts, path).copied();
+        let b = take(&mut bs, path).map(Item::of);
+        let head = if base_is_head { b } else { take(&mut hs, path).map(Item::of) };
         match decide(b.as_ref(), t.as_ref(), o.as_ref()) {
             Decision::Same => {
-                let head = head_items.get(path).map(|e| Item { link: e.link, oid: e.oid.clone() });
                 if head != o {
                     record.push(path.to_string());
                 }
@@ -237,29 +229,24 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
     };
     let mut changes = Vec::new();
     let mut blobs: Vec<Vec<u8>> = Vec::new();
-    let item_paths: BTreeSet<String> = obs
-        .items
-        .keys()
-        .cloned()
-        .chain(head_entries.keys().filter(|p| in_scope(p) && !keyed_paths.contains(&p.as_str())).cloned())
-        .collect();
-    for path in item_paths {
-        if journal_only && path == JOURNAL_TXT {
-            continue;
-        }
-        let o = obs.items.get(&path).cloned().flatten();
-        let h = head_entries.get(&path).map(|e| Item { link: e.link, oid: e.oid.clone() });
-        if o == h {
+    let mut os = obs.items.iter().peekable();
+    let mut hs = head_entries.iter().filter(|(p, _)| whole_item(p)).peekable();
+    loop {
+        let next = [os.peek().map(|e| e.0), hs.peek().map(|e| e.0)];
+        let Some(path) = next.into_iter().flatten().min() else { break };
+        let o = take(&mut os, path).copied().flatten();
+        let h = take(&mut hs, path).map(Item::of);
+        if o == h || (journal_only && path == JOURNAL_TXT) {
             continue;
         }
         match o {
-            None => changes.push((path, None)),
+            None => changes.push((path.clone(), None)),
             Some(item) => {
-                if let Some(bytes) = twin_or_observed_bytes(ctx, twin, &obs.bytes, &twin_files, &path, &item)?
+                if let Some(bytes) = twin_or_observed_bytes(ctx, twin, &obs.bytes, &twin_files, path, &item)?
                 {
                     blobs.push(bytes);
                 }
-                changes.push((path, Some(Entry { link: item.link, oid: item.oid })));
+                changes.push((path.clone(), Some(Entry { link: item.link, oid: item.oid })));
             }
         }
     }
@@ -303,6 +290,42 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
     report.conflicts = conflicts;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+impl Item {
+    fn of(e: &Entry) -> Item {
+        Item { link: e.link, oid: e.oid }
+    }
+}
+
+/// The value at `key` of a sorted map's iterator, when its next key is `key` (the merge of
+/// `run`: each map is walked once, in order, instead of looked up per path).
+fn take<'a, V: 'a>(
+    it: &mut std::iter::Peekable<impl Iterator<Item = (&'a String, &'a V)>>,
+    key: &str,
+) -> Option<&'a V> {
+    it.next_if(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+}
+
+/// The baseline and HEAD, with HEAD's items and keyed files.
+struct Refs {
+    baseline: Option<Oid>,
+    head: Option<Oid>,
+    head_items: BTreeMap<String, Entry>,
+    head_texts: BTreeMap<String, Vec<u8>>,
+}
+
+fn read_refs(twin: &Twin, host: &crate::host::Host) -> Result<Refs> {
+    let baseline = twin.baseline(host)?;
+    let head = twin.head(host)?;
+    let (head_items, head_texts) = match &head {
+        Some(h) => (
+            twin.ls_tree(host, h, &["filesystem", "system"])?,
+            twin.read_files(host, h, &[METADATA_TXT, DPKG_TXT, DESIRED_STATE_TXT])?,
+        ),
+        None => (BTreeMap::new(), BTreeMap::new()),
+    };
+    Ok(Refs { baseline, head, head_items, head_texts })
 }
 
 enum Decision {
@@ -417,7 +440,7 @@ fn merge_text(
 }
 
 /// Runs every collector, the independent ones in parallel threads.
-fn observe(ctx: &Ctx, roots: &[String], cache: &mut StatCache) -> Result<Observation> {
+fn observe(ctx: &Ctx, roots: &[String]) -> Result<Observation> {
     let host = &ctx.host;
     let excludes = ctx.excludes()?;
     let rules = Rules::new(&ctx.home, excludes, ctx.config.max_file_size()?);
@@ -425,7 +448,12 @@ fn observe(ctx: &Ctx, roots: &[String], cache: &mut StatCache) -> Result<Observa
     let progress = !ctx.global.quiet;
 
     let (fs, pkgs, svcs, journal, cron, uname) = std::thread::scope(|s| {
-        let fs = s.spawn(|| files::collect(host, roots, &rules, &accounts, cache, progress));
+        let fs = s.spawn(|| {
+            let mut cache = StatCache::load(&ctx.state_dir(), host.root());
+            let res = files::collect(host, roots, &rules, &accounts, &mut cache, progress);
+            let _ = cache.save();
+            res
+        });
         let pkgs = s.spawn(|| packages::collect(host));
         let svcs = s.spawn(|| services::collect(host));
         let journal = s.spawn(|| facts::journal_tail(host));
@@ -466,7 +494,7 @@ fn observe(ctx: &Ctx, roots: &[String], cache: &mut StatCache) -> Result<Observa
     for (i, n) in fs.nodes.iter().enumerate() {
         if n.kind != Kind::Dir {
             let path = twin_path(&n.path);
-            obs.items.insert(path, Some(Item { link: n.kind == Kind::Link, oid: n.oid.clone() }));
+            obs.items.insert(path, Some(Item { link: n.kind == Kind::Link, oid: n.oid }));
             obs.report.captured += 1;
         }
         if fs.nodes.get(i + 1).is_none_or(|next| next.path != n.path) {
@@ -594,7 +622,7 @@ fn read_twin_tree(twin: &Twin, roots: &[String], cache: &mut StatCache) -> Resul
                 None => match read_entry(path, link) {
                     Ok(bytes) => {
                         let oid = blob_id(&bytes);
-                        cache.record(path, meta, &oid);
+                        cache.record(path, meta, oid);
                         oid
                     }
                     Err(e) => {

@@ -1,10 +1,12 @@
 //! The stat cache: which blob a file held the last time it was read, so an unchanged file is
 //! not read and hashed again (git's index does the same for `git status`).
 //!
-//! One file, `<state>/stat-cache`, never inside the twin's tree (so never committed). Each line
-//! keys a path of this computer (a machine file under `--root`, or a file of the twin's working
-//! tree) by its `lstat`: size, mtime and ctime in nanoseconds, inode, device and mode; and gives
-//! the blob id of its content. A file whose `lstat` is unchanged is taken to hold that blob.
+//! One file per walked tree (the machine under `--root`, a twin's working tree) in the state
+//! folder, never inside the twin's tree (so never committed): `<state>/stat-cache-<hash of the
+//! tree's folder>`. Each walk loads and saves its own tree's file, in its own thread. Each
+//! entry keys a path below the tree's folder by its `lstat`: size, mtime and ctime in
+//! nanoseconds, inode, device and mode; and gives the blob id of its content. A file whose
+//! `lstat` is unchanged is taken to hold that blob.
 //!
 //! Why that is safe:
 //! - ctime is in the key. Writing a file sets its ctime to the current time, and no user call
@@ -19,24 +21,26 @@
 //!   (`SCANNER`), so a cached verdict is the verdict the scanner would give. Whatever a snapshot
 //!   writes into the twin is read again and scanned again then (`snapshot::observed_bytes`).
 //! - Excluded files are never entered: their ids must not be written anywhere.
+//! - A lookup compares the whole path, never only its hash.
 //!
 //! A missing, unreadable or foreign cache file is an empty cache; a cache that cannot be saved
 //! costs only time on the next run.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-
-use fs_err::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::error::Result;
-use crate::twin::Oid;
+use fs_err::os::unix::fs::OpenOptionsExt;
 
-/// The cache file's first line; a file starting with anything else is ignored.
-const FORMAT: &str = "twinsync-stat-cache 1";
+use crate::error::Result;
+use crate::twin::BlobId;
+
+/// The cache file's first line starts with this; a file starting with anything else is ignored.
+const FORMAT: &str = "twinsync-stat-cache 2";
 
 /// A fingerprint of the content scanner's source, computed at compile time: a TwinSync whose
 /// scanner differs does not trust verdicts an older one cached.
@@ -82,121 +86,173 @@ impl Stat {
     }
 }
 
-/// One entry, kept small (a cache of 100,000 files is held in memory whole): the blob id as
-/// 20 bytes, not 40 hex digits.
+/// One entry; its path is `keys[key.0..key.0 + key.1]`. Paths live in one buffer, not one
+/// allocation each: a cache of 100,000 files is held in memory whole.
 struct Cached {
     stat: Stat,
-    oid: [u8; 20],
+    oid: BlobId,
+    key: (u32, u32),
     /// Looked up or recorded by this run: only those are saved (a file gone is forgotten).
     seen: bool,
 }
 
-/// Paths as raw bytes: hashing a `Path` walks its components, and that showed in profiles.
-type Key = Box<[u8]>;
+/// The index maps a path's 64-bit hash to its entry; the hash is already mixed, so the map
+/// uses it as it is (SipHash of every path showed in the no-op snapshot's profile).
+#[derive(Default)]
+struct Unmixed(u64);
 
-fn key(path: &Path) -> Key {
-    path.as_os_str().as_bytes().into()
+impl Hasher for Unmixed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = hash(bytes);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
-/// The cache of one run: what the last run left, updated with what this run saw. One map,
-/// not an old and a new one: at 100,000 files the cache is a large part of the peak memory.
+/// A fast hash of a path (FxHash's step, then a murmur finaliser). Not collision resistant,
+/// and need not be: a lookup compares the path itself.
+fn hash(key: &[u8]) -> u64 {
+    let mut h = key.len() as u64;
+    for chunk in key.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+/// The cache of one tree for one run: what the last run left, updated with what this run saw.
 pub(crate) struct StatCache {
-    entries: HashMap<Key, Cached>,
+    /// The tree's folder, with a trailing `/`; paths are keyed below it.
+    top: Vec<u8>,
+    /// Where it is saved; None for a cache that is never saved.
+    file: Option<PathBuf>,
+    keys: Vec<u8>,
+    entries: Vec<Cached>,
+    index: HashMap<u64, u32, BuildHasherDefault<Unmixed>>,
     started_ns: i64,
     /// False while the entries are exactly those of the file they were loaded from.
     changed: bool,
-}
-
-/// Hex digits by hand: `format!` per byte showed in the no-op snapshot's profile.
-fn to_hex(oid: &[u8; 20]) -> Oid {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut res = String::with_capacity(40);
-    for b in oid {
-        res.push(DIGITS[(b >> 4) as usize] as char);
-        res.push(DIGITS[(b & 15) as usize] as char);
-    }
-    res
-}
-
-fn from_hex(hex: &str) -> Option<[u8; 20]> {
-    if hex.len() != 40 || !hex.is_ascii() {
-        return None;
-    }
-    let mut res = [0u8; 20];
-    for (i, b) in res.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(res)
+    /// Loaded entries not yet seen by this run.
+    unseen: usize,
 }
 
 impl StatCache {
-    /// An empty cache (nothing is trusted, everything is read).
+    /// An empty cache that is never saved (nothing is trusted, everything is read).
     pub(crate) fn empty() -> StatCache {
         let started_ns =
             SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
-        StatCache { entries: HashMap::new(), started_ns, changed: true }
+        StatCache {
+            top: b"/".to_vec(),
+            file: None,
+            keys: Vec::new(),
+            entries: Vec::new(),
+            index: HashMap::default(),
+            started_ns,
+            changed: true,
+            unseen: 0,
+        }
     }
 
-    /// The cache left in `file`; empty when there is none or it is not ours.
-    pub(crate) fn load(file: &Path) -> StatCache {
+    /// The cache of the tree under folder `top`, kept in the state folder `state_dir`; empty
+    /// when there is none or it is not ours.
+    pub(crate) fn load(state_dir: &Path, top: &Path) -> StatCache {
         let mut cache = StatCache::empty();
-        if let Ok(f) = std::fs::File::open(file) {
-            if let Some(entries) = parse(std::io::BufReader::new(f)) {
-                cache.entries = entries;
+        cache.top = top.as_os_str().as_bytes().to_vec();
+        if cache.top.last() != Some(&b'/') {
+            cache.top.push(b'/');
+        }
+        let file = state_dir.join(format!("stat-cache-{:016x}", fnv1a(&cache.top)));
+        // The one file of every tree that TwinSync 0.1 kept (format 1), now never read.
+        let _ = std::fs::remove_file(state_dir.join("stat-cache"));
+        if let Ok(bytes) = std::fs::read(&file) {
+            if cache.parse(&bytes).is_none() {
+                cache.keys.clear();
+                cache.entries.clear();
+                cache.index.clear();
+            } else {
                 cache.changed = false;
+                cache.unseen = cache.entries.len();
             }
         }
+        cache.file = Some(file);
         cache
     }
 
-    /// Moves the entries under folder `dir` into a cache of their own, so two walks can use
-    /// the cache in parallel threads; `absorb` puts them back before `save`.
-    pub(crate) fn split(&mut self, dir: &Path) -> StatCache {
-        let mut prefix = dir.as_os_str().as_bytes().to_vec();
-        prefix.push(b'/');
-        let keys: Vec<Key> = self.entries.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
-        let mut res = StatCache {
-            entries: HashMap::with_capacity(keys.len()),
-            started_ns: self.started_ns,
-            changed: false,
-        };
-        for k in keys {
-            if let Some((k, v)) = self.entries.remove_entry(&k) {
-                res.entries.insert(k, v);
-            }
-        }
-        res
+    /// The path below the tree's folder, or None for a path elsewhere (never cached).
+    fn rel<'a>(&self, path: &'a Path) -> Option<&'a [u8]> {
+        path.as_os_str().as_bytes().strip_prefix(self.top.as_slice()).filter(|r| !r.is_empty())
     }
 
-    pub(crate) fn absorb(&mut self, other: StatCache) {
-        self.changed |= other.changed;
-        self.entries.extend(other.entries);
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        let &i = self.index.get(&hash(key))?;
+        let c = &self.entries[i as usize];
+        let (off, len) = (c.key.0 as usize, c.key.1 as usize);
+        (self.keys[off..off + len] == *key).then_some(i as usize)
+    }
+
+    fn insert(&mut self, key: &[u8], stat: Stat, oid: BlobId, seen: bool) {
+        if let Some(i) = self.find(key) {
+            let c = &mut self.entries[i];
+            if seen && !c.seen {
+                self.unseen = self.unseen.saturating_sub(1);
+            }
+            (c.stat, c.oid, c.seen) = (stat, oid, seen);
+            return;
+        }
+        let (Ok(off), Ok(len), Ok(i)) =
+            (u32::try_from(self.keys.len()), u32::try_from(key.len()), u32::try_from(self.entries.len()))
+        else {
+            return;
+        };
+        self.keys.extend_from_slice(key);
+        self.entries.push(Cached { stat, oid, key: (off, len), seen });
+        // Another path with the same hash loses its slot: it is only read again.
+        self.index.insert(hash(key), i);
     }
 
     /// The blob `path` holds, when its `lstat` is what it was when it was last read.
-    pub(crate) fn lookup(&mut self, path: &Path, meta: &std::fs::Metadata) -> Option<Oid> {
-        let stat = Stat::of(meta);
-        let hit = self.entries.get_mut(path.as_os_str().as_bytes()).filter(|c| c.stat == stat)?;
-        hit.seen = true;
-        Some(to_hex(&hit.oid))
+    pub(crate) fn lookup(&mut self, path: &Path, meta: &std::fs::Metadata) -> Option<BlobId> {
+        let i = self.find(self.rel(path)?)?;
+        let hit = &mut self.entries[i];
+        if hit.stat != Stat::of(meta) {
+            return None;
+        }
+        if !hit.seen {
+            hit.seen = true;
+            self.unseen -= 1;
+        }
+        Some(hit.oid)
     }
 
     /// Notes that `path`, with this `lstat` (taken before reading it), held blob `oid`.
-    pub(crate) fn record(&mut self, path: &Path, meta: &std::fs::Metadata, oid: &Oid) {
-        // An id that is not 40 hex digits (never, from `blob_id`) is simply not cached.
-        if let Some(oid) = from_hex(oid) {
-            self.entries.insert(key(path), Cached { stat: Stat::of(meta), oid, seen: true });
+    pub(crate) fn record(&mut self, path: &Path, meta: &std::fs::Metadata, oid: BlobId) {
+        if let Some(key) = self.rel(path) {
+            self.insert(key, Stat::of(meta), oid, true);
             self.changed = true;
         }
     }
 
+    /// Whether `path` has an entry (tests look at what a run cached).
+    #[cfg(test)]
+    pub(crate) fn holds(&self, path: &Path) -> bool {
+        self.rel(path).and_then(|k| self.find(k)).is_some()
+    }
+
     /// Writes what this run saw (a temp file renamed over the old one, mode 0600), leaving out
     /// racy entries: those whose mtime or ctime is not clearly older than this run's start.
-    pub(crate) fn save(&self, file: &Path) -> Result<()> {
+    pub(crate) fn save(&self) -> Result<()> {
+        let Some(file) = &self.file else { return Ok(()) };
         let limit = self.started_ns - RACY_SLACK.as_nanos() as i64;
         // Nothing recorded and every loaded entry seen again: the file already holds exactly
         // what would be written (its entries were not racy when saved, and this run is later).
-        if !self.changed && self.entries.values().all(|c| c.seen) {
+        if !self.changed && self.unseen == 0 {
             return Ok(());
         }
         // Two runs may save at once (a plan beside a snapshot): each writes its own temp file,
@@ -204,132 +260,186 @@ impl StatCache {
         let tmp = file.with_extension(format!("tmp{}", std::process::id()));
         let f = fs_err::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         let mut out = std::io::BufWriter::new(f);
-        writeln!(out, "{FORMAT} {SCANNER:016x}")?;
-        for (path, c) in &self.entries {
+        out.write_all(format!("{FORMAT} {SCANNER:016x}\n").as_bytes())?;
+        out.write_all(&self.top)?;
+        out.write_all(b"\n")?;
+        for c in &self.entries {
             let s = &c.stat;
-            let raw: &[u8] = path;
-            if !c.seen || s.mtime_ns >= limit || s.ctime_ns >= limit || raw.contains(&b'\n') {
+            if !c.seen || s.mtime_ns >= limit || s.ctime_ns >= limit {
                 continue;
             }
-            let oid = to_hex(&c.oid);
-            write!(out, "{} {} {} {} {} {} {oid} ", s.size, s.mtime_ns, s.ctime_ns, s.ino, s.dev, s.mode)?;
-            out.write_all(raw)?;
-            out.write_all(b"\n")?;
+            let (off, len) = (c.key.0 as usize, c.key.1 as usize);
+            let mut rec = [0u8; RECORD];
+            rec[0..8].copy_from_slice(&s.size.to_le_bytes());
+            rec[8..16].copy_from_slice(&s.mtime_ns.to_le_bytes());
+            rec[16..24].copy_from_slice(&s.ctime_ns.to_le_bytes());
+            rec[24..32].copy_from_slice(&s.ino.to_le_bytes());
+            rec[32..40].copy_from_slice(&s.dev.to_le_bytes());
+            rec[40..44].copy_from_slice(&s.mode.to_le_bytes());
+            rec[44..64].copy_from_slice(&c.oid.0);
+            rec[64..68].copy_from_slice(&c.key.1.to_le_bytes());
+            out.write_all(&rec)?;
+            out.write_all(&self.keys[off..off + len])?;
         }
         out.flush()?;
         drop(out);
         fs_err::rename(&tmp, file)?;
         Ok(())
     }
-}
 
-/// The entries of a cache file; None when its header is not this build's.
-fn parse(input: impl std::io::BufRead) -> Option<HashMap<Key, Cached>> {
-    let mut lines = input.split(b'\n');
-    let header = format!("{FORMAT} {SCANNER:016x}");
-    if lines.next()?.ok()? != header.as_bytes() {
-        return None;
-    }
-    let mut res = HashMap::new();
-    for line in lines {
-        if let Some((path, cached)) = parse_line(&line.ok()?) {
-            res.insert(path, cached);
+    /// Reads a cache file: the header line, the tree's folder line, then records of
+    /// `RECORD` bytes (little endian: size, mtime, ctime, inode, device, mode, blob id, path
+    /// length) each followed by its path. None when the header or the folder is not this
+    /// cache's, or the file is cut short.
+    fn parse(&mut self, bytes: &[u8]) -> Option<()> {
+        let header = format!("{FORMAT} {SCANNER:016x}\n");
+        let rest = bytes.strip_prefix(header.as_bytes())?;
+        let rest = rest.strip_prefix(self.top.as_slice())?.strip_prefix(b"\n")?;
+        let mut at = 0;
+        let u64_at = |r: &[u8], i: usize| u64::from_le_bytes(r[i..i + 8].try_into().unwrap_or_default());
+        while at < rest.len() {
+            let rec = rest.get(at..at + RECORD)?;
+            let len = u32::from_le_bytes(rec[64..68].try_into().ok()?) as usize;
+            let key = rest.get(at + RECORD..at + RECORD + len)?;
+            let stat = Stat {
+                size: u64_at(rec, 0),
+                mtime_ns: u64_at(rec, 8) as i64,
+                ctime_ns: u64_at(rec, 16) as i64,
+                ino: u64_at(rec, 24),
+                dev: u64_at(rec, 32),
+                mode: u32::from_le_bytes(rec[40..44].try_into().ok()?),
+            };
+            let oid = BlobId(rec[44..64].try_into().ok()?);
+            if !key.is_empty() {
+                self.insert(key, stat, oid, false);
+            }
+            at += RECORD + len;
         }
+        Some(())
     }
-    Some(res)
 }
 
-/// `SIZE MTIME CTIME INO DEV MODE OID PATH`; None for a damaged line (that file is read again).
-fn parse_line(line: &[u8]) -> Option<(Key, Cached)> {
-    let mut it = line.splitn(8, |&b| b == b' ');
-    let mut field = || std::str::from_utf8(it.next()?).ok();
-    let (size, mtime, ctime, ino, dev, mode, oid) =
-        (field()?, field()?, field()?, field()?, field()?, field()?, field()?);
-    let path = it.next().filter(|p| !p.is_empty())?;
-    let stat = Stat {
-        size: size.parse().ok()?,
-        mtime_ns: mtime.parse().ok()?,
-        ctime_ns: ctime.parse().ok()?,
-        ino: ino.parse().ok()?,
-        dev: dev.parse().ok()?,
-        mode: mode.parse().ok()?,
-    };
-    Some((path.into(), Cached { stat, oid: from_hex(oid)?, seen: false }))
-}
+/// The fixed part of a record in the cache file.
+const RECORD: usize = 68;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn oid() -> BlobId {
+        BlobId::from("ce013625030ba8dba906f756967f9e9ca394464a")
+    }
+
     #[test]
     fn entries_round_trip_and_racy_ones_are_dropped() {
         let dir = crate::tests::TempDir::new("statcache");
-        let old = dir.path().join("old file");
-        let young = dir.path().join("young");
+        let (tree, state) = (dir.path().join("tree"), dir.path().join("state"));
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::create_dir_all(&state).unwrap();
+        let old = tree.join("old file");
+        let young = tree.join("young");
         std::fs::write(&old, "a").unwrap();
         std::fs::write(&young, "b").unwrap();
         let f = std::fs::File::options().write(true).open(&old).unwrap();
         f.set_modified(SystemTime::now() - Duration::from_secs(3600)).unwrap();
-        let oid = "ce013625030ba8dba906f756967f9e9ca394464a".to_string();
         // Pretend the run started later, so the old file's ctime (now) is clearly older.
-        let mut cache = StatCache::empty();
+        let mut cache = StatCache::load(&state, &tree);
         cache.started_ns += 10_000_000_000;
         let (mo, my) = (std::fs::symlink_metadata(&old).unwrap(), std::fs::symlink_metadata(&young).unwrap());
-        cache.record(&old, &mo, &oid);
-        cache.record(&young, &my, &oid);
+        cache.record(&old, &mo, oid());
+        cache.record(&young, &my, oid());
+        // A path outside the tree is never cached.
+        cache.record(&dir.path().join("elsewhere"), &mo, oid());
+        assert_eq!(cache.entries.len(), 2);
         // The young file's mtime is set into the future: racy, not kept.
         let f = std::fs::File::options().write(true).open(&young).unwrap();
         f.set_modified(SystemTime::now() + Duration::from_secs(3600)).unwrap();
         let my = std::fs::symlink_metadata(&young).unwrap();
-        cache.record(&young, &my, &oid);
-        let file = dir.path().join("cache");
-        cache.save(&file).unwrap();
-        let mut back = StatCache::load(&file);
+        cache.record(&young, &my, oid());
+        assert_eq!(cache.entries.len(), 2, "a path recorded twice is one entry");
+        cache.save().unwrap();
+        let mut back = StatCache::load(&state, &tree);
         assert_eq!(back.entries.len(), 1);
-        assert_eq!(back.lookup(&old, &mo), Some(oid));
+        assert_eq!(back.lookup(&old, &mo), Some(oid()));
         assert_eq!(back.lookup(&young, &my), None);
+        // Another tree's cache is another file.
+        assert_eq!(StatCache::load(&state, &dir.path().join("other")).entries.len(), 0);
     }
 
     #[test]
     fn an_unchanged_cache_is_not_rewritten_and_a_forgotten_entry_is() {
-        use std::os::unix::fs::MetadataExt;
         let dir = crate::tests::TempDir::new("statcache-keep");
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let tree = dir.path();
+        let (a, b) = (tree.join("a"), tree.join("b"));
         std::fs::write(&a, "a").unwrap();
         std::fs::write(&b, "b").unwrap();
-        let oid = "ce013625030ba8dba906f756967f9e9ca394464a".to_string();
-        let mut cache = StatCache::empty();
+        let mut cache = StatCache::load(tree, tree);
         cache.started_ns += 10_000_000_000;
         let (ma, mb) = (std::fs::symlink_metadata(&a).unwrap(), std::fs::symlink_metadata(&b).unwrap());
-        cache.record(&a, &ma, &oid);
-        cache.record(&b, &mb, &oid);
-        let file = dir.path().join("cache");
-        cache.save(&file).unwrap();
+        cache.record(&a, &ma, oid());
+        cache.record(&b, &mb, oid());
+        cache.save().unwrap();
+        let file = cache.file.clone().unwrap();
         let ino = || std::fs::metadata(&file).unwrap().ino();
         let first = ino();
         // Every entry seen again, nothing recorded: the file stays as it is (no new inode).
-        let mut back = StatCache::load(&file);
+        let mut back = StatCache::load(tree, tree);
         back.started_ns += 10_000_000_000;
         assert!(back.lookup(&a, &ma).is_some() && back.lookup(&b, &mb).is_some());
-        back.save(&file).unwrap();
+        back.save().unwrap();
         assert_eq!(ino(), first);
         // An entry not seen (the file is gone) is forgotten: the file is written again.
-        let mut back = StatCache::load(&file);
+        let mut back = StatCache::load(tree, tree);
         back.started_ns += 10_000_000_000;
         assert!(back.lookup(&a, &ma).is_some());
-        back.save(&file).unwrap();
-        let again = StatCache::load(&file);
+        back.save().unwrap();
+        let again = StatCache::load(tree, tree);
         assert_eq!(again.entries.len(), 1);
-        assert!(again.entries.contains_key(a.as_os_str().as_bytes()));
+        assert!(again.holds(&a) && !again.holds(&b));
     }
 
     #[test]
-    fn a_foreign_or_damaged_file_is_an_empty_cache() {
-        assert!(parse(&b"something else\n1 2 3\n"[..]).is_none());
-        let header = format!("{FORMAT} {SCANNER:016x}\n");
-        let text = format!("{header}1 2 3 4 5 6 nothex /x\n1 2 3 4 5 6 {} /y\n", "a".repeat(40));
-        let map = parse(text.as_bytes()).unwrap();
-        assert_eq!(map.len(), 1);
-        assert!(map.contains_key(&b"/y"[..]));
+    fn a_foreign_cut_or_moved_file_is_an_empty_cache() {
+        let dir = crate::tests::TempDir::new("statcache-bad");
+        let tree = dir.path().join("tree");
+        let mut cache = StatCache::load(dir.path(), &tree);
+        cache.started_ns += 10_000_000_000;
+        std::fs::create_dir_all(&tree).unwrap();
+        let f = tree.join("f");
+        std::fs::write(&f, "x").unwrap();
+        let m = std::fs::symlink_metadata(&f).unwrap();
+        cache.record(&f, &m, oid());
+        cache.save().unwrap();
+        let file = cache.file.clone().unwrap();
+        let good = std::fs::read(&file).unwrap();
+        assert!(StatCache::load(dir.path(), &tree).holds(&f));
+        // The header line, the folder line, and the records.
+        let mut parts = good.splitn(3, |&b| b == b'\n');
+        let (header, top, records) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        let with = |header: &[u8], top: &[u8]| [header, b"\n", top, b"\n", records].concat();
+        let other_top = dir.path().join("else/");
+        for bad in [
+            b"something else\n".to_vec(),
+            good[..good.len() - 1].to_vec(),
+            with(format!("twinsync-stat-cache 1 {SCANNER:016x}").as_bytes(), top),
+            with(format!("{FORMAT} {:016x}", SCANNER ^ 1).as_bytes(), top),
+            with(header, other_top.as_os_str().as_bytes()),
+        ] {
+            std::fs::write(&file, bad).unwrap();
+            let back = StatCache::load(dir.path(), &tree);
+            assert_eq!((back.entries.len(), back.holds(&f)), (0, false));
+        }
+    }
+
+    #[test]
+    fn a_lookup_compares_the_path_not_its_hash() {
+        let mut cache = StatCache::empty();
+        let meta = std::fs::symlink_metadata("/").unwrap();
+        cache.record(Path::new("/a"), &meta, oid());
+        // Force a collision: the index slot of /b points at /a's entry.
+        let i = cache.index[&hash(b"a")];
+        cache.index.insert(hash(b"b"), i);
+        assert_eq!(cache.lookup(Path::new("/b"), &meta), None);
+        assert_eq!(cache.lookup(Path::new("/a"), &meta), Some(oid()));
     }
 }

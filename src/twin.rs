@@ -13,8 +13,67 @@ use crate::host::{Cmd, Host};
 
 pub(crate) const BASELINE_REF: &str = "refs/twinsync/baseline";
 
-/// A git object id in hex.
+/// A git object id (a commit or a tree) in hex.
 pub(crate) type Oid = String;
+
+/// A blob's id: 20 bytes, shown as the 40 lowercase hex digits git prints. Kept as bytes
+/// because a snapshot holds several per file of the machine (memory at 100,000 files).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub(crate) struct BlobId(pub(crate) [u8; 20]);
+
+impl BlobId {
+    /// Exactly 40 lowercase hex digits, as git prints an id; anything else is None.
+    pub(crate) fn from_hex(hex: &str) -> Option<BlobId> {
+        let digit = |b: u8| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        };
+        let hex = hex.as_bytes();
+        if hex.len() != 40 {
+            return None;
+        }
+        let mut res = [0u8; 20];
+        for (i, b) in res.iter_mut().enumerate() {
+            *b = digit(hex[2 * i])? << 4 | digit(hex[2 * i + 1])?;
+        }
+        Some(BlobId(res))
+    }
+}
+
+impl std::fmt::Display for BlobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 40];
+        for (i, b) in self.0.iter().enumerate() {
+            hex[2 * i] = DIGITS[(b >> 4) as usize];
+            hex[2 * i + 1] = DIGITS[(b & 15) as usize];
+        }
+        // Hex digits are ASCII.
+        f.write_str(std::str::from_utf8(&hex).unwrap_or_default())
+    }
+}
+
+impl std::fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// Tests write ids as text.
+#[cfg(test)]
+impl From<&str> for BlobId {
+    fn from(hex: &str) -> BlobId {
+        BlobId::from_hex(hex).expect("a blob id is 40 lowercase hex digits")
+    }
+}
+
+#[cfg(test)]
+impl PartialEq<&str> for BlobId {
+    fn eq(&self, other: &&str) -> bool {
+        BlobId::from_hex(other) == Some(*self)
+    }
+}
 
 /// The twin repository.
 pub(crate) struct Twin {
@@ -33,15 +92,15 @@ pub(crate) struct Identity {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) link: bool,
-    pub(crate) oid: Oid,
+    pub(crate) oid: BlobId,
 }
 
 /// The git blob id of some bytes: what `git hash-object` would say, without a process.
-pub(crate) fn blob_id(bytes: &[u8]) -> Oid {
+pub(crate) fn blob_id(bytes: &[u8]) -> BlobId {
     let mut h = sha1_smol::Sha1::new();
     h.update(format!("blob {}\0", bytes.len()).as_bytes());
     h.update(bytes);
-    h.digest().to_string()
+    BlobId(h.digest().bytes())
 }
 
 pub(crate) fn is_repo(dir: &Path) -> bool {
@@ -618,10 +677,9 @@ fn parse_ls_tree(out: &[u8]) -> BTreeMap<String, Entry> {
         let Some((meta, path)) = rec.split_once('\t') else { continue };
         let mut it = meta.split(' ');
         let (Some(mode), Some(kind), Some(oid)) = (it.next(), it.next(), it.next()) else { continue };
-        if kind != "blob" {
-            continue;
-        }
-        res.insert(path.to_string(), Entry { link: mode == "120000", oid: oid.to_string() });
+        // A SHA-256 twin's longer ids are not read (such twins are not supported).
+        let Some(oid) = BlobId::from_hex(oid).filter(|_| kind == "blob") else { continue };
+        res.insert(path.to_string(), Entry { link: mode == "120000", oid });
     }
     res
 }
@@ -700,11 +758,16 @@ mod tests {
 
     #[test]
     fn parses_ls_tree_and_cat_file() {
-        let ls = b"100644 blob aaaa\tfilesystem/etc/hosts\x00120000 blob bbbb\tfilesystem/etc/localtime\x00160000 commit cccc\tsub\x00";
-        let map = parse_ls_tree(ls);
-        assert_eq!(map.len(), 2);
+        let (a, b, c) = ("a".repeat(40), "b".repeat(40), "c".repeat(40));
+        let ls = format!(
+            "100644 blob {a}\tfilesystem/etc/hosts\x00120000 blob {b}\tfilesystem/etc/localtime\x00\
+             160000 commit {c}\tsub\x00100644 blob {}\tfilesystem/etc/sha256\x00",
+            "d".repeat(64)
+        );
+        let map = parse_ls_tree(ls.as_bytes());
+        assert_eq!(map.len(), 2, "{map:?}");
         assert!(map["filesystem/etc/localtime"].link);
-        assert_eq!(map["filesystem/etc/hosts"].oid, "aaaa");
+        assert_eq!(map["filesystem/etc/hosts"].oid, a.as_str());
         let batch = b"aaaa blob 3\nabc\nHEAD:x missing\nbbbb blob 0\n\n";
         let files = parse_cat_file_batch(batch, &["a", "x", "b"]);
         assert_eq!(files["a"], b"abc");

@@ -178,7 +178,7 @@ pub(crate) fn twin_state_walked(
         None => {
             let bytes = read_entry(full, link).map_err(|e| format!("cannot read the twin's {path}: {e}"))?;
             let oid = blob_id(&bytes);
-            cache.record(full, m, &oid);
+            cache.record(full, m, oid);
             Ok::<_, String>(oid)
         }
     };
@@ -294,7 +294,7 @@ fn prepare(t: &Target, path: &str, live: &FileState, twin: &FileState) -> Result
         FileState::File { oid, .. } | FileState::Link { oid, .. } => oid,
         _ => unreachable!("checked by the caller"),
     };
-    if &blob_id(&bytes) != oid {
+    if blob_id(&bytes) != *oid {
         return Err(format!("the twin's {path} changed while it was read; run the apply again"));
     }
     let ids = |owner: &str, group: &str| -> Result<(u32, u32), String> {
@@ -362,9 +362,9 @@ fn prepare(t: &Target, path: &str, live: &FileState, twin: &FileState) -> Result
     };
     let (owner, group) = (t.accounts.user(uid), t.accounts.group(gid));
     let state = if link {
-        FileState::Link { oid: oid.clone(), owner: Some((owner, group)) }
+        FileState::Link { oid: *oid, owner: Some((owner, group)) }
     } else {
-        FileState::File { oid: oid.clone(), meta: Some(Meta { mode, owner, group }) }
+        FileState::File { oid: *oid, meta: Some(Meta { mode, owner, group }) }
     };
     Ok(Write { link, bytes, mode, uid, gid, state, dirs })
 }
@@ -697,7 +697,7 @@ fn restore(host: &Host, accounts: &Accounts, state_dir: &Path, log: &Log, e: &En
     let from = journal::backup_path(state_dir, &log.id, &e.path);
     let bytes =
         read_entry(&from, link).map_err(|err| format!("cannot read the backup {}: {err}", from.display()))?;
-    if &blob_id(&bytes) != oid {
+    if blob_id(&bytes) != *oid {
         return Err(format!("the backup {} is not what the run replaced; left as it is", from.display()));
     }
     let uid = accounts.uid(&owner.0).ok_or_else(|| format!("the user '{}' no longer exists", owner.0))?;

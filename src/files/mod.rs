@@ -11,7 +11,7 @@ use crate::glob::Excludes;
 use crate::host::Host;
 use crate::secrets;
 use crate::statcache::StatCache;
-use crate::twin::{blob_id, Oid};
+use crate::twin::{blob_id, BlobId};
 
 pub(crate) mod apply;
 pub(crate) mod plan;
@@ -58,8 +58,8 @@ pub(crate) struct Node {
     pub(crate) mode: u32,
     pub(crate) owner: String,
     pub(crate) group: String,
-    /// Blob id of the content (a symlink's target); empty for folders.
-    pub(crate) oid: Oid,
+    /// Blob id of the content (a symlink's target); zero for folders.
+    pub(crate) oid: BlobId,
 }
 
 impl Node {
@@ -221,7 +221,7 @@ pub(crate) fn collect(
                 mode: meta.mode(),
                 owner: accounts.user(meta.uid()),
                 group: accounts.group(meta.gid()),
-                oid: Oid::new(),
+                oid: BlobId::default(),
             };
             if ft.is_dir() {
                 res.nodes.push(node);
@@ -270,7 +270,7 @@ pub(crate) fn collect(
                     return false;
                 }
                 node.oid = blob_id(&bytes);
-                cache.record(fs_path, meta, &node.oid);
+                cache.record(fs_path, meta, node.oid);
                 res.nodes.push(node);
             } else if ft.is_fifo() || ft.is_socket() || ft.is_block_device() || ft.is_char_device() {
                 res.excluded.push((Reason::Special, node.path));

@@ -897,8 +897,9 @@ const TEXT: &[char] =
     &['a', 'Z', '0', ' ', ' ', '#', '=', '+', ':', '/', '.', '-', '\t', '\'', '`', 'é', '·', '→'];
 const ACCOUNTS: &[&str] = &["root", "ana", "www-data", "_apt", "systemd-network", "1000", "a.b"];
 
-fn random_oid(rng: &mut Rng) -> String {
-    (0..40).map(|_| *rng.pick(HEX) as char).collect()
+fn random_oid(rng: &mut Rng) -> BlobId {
+    let hex: String = (0..40).map(|_| *rng.pick(HEX) as char).collect();
+    BlobId::from(hex.as_str())
 }
 
 fn random_account(rng: &mut Rng) -> String {

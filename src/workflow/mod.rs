@@ -357,8 +357,6 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
     let roots = ctx.roots()?;
     let accounts = Accounts::read(host);
     let twin_meta = twin_metadata(twin)?;
-    let cache_file = ctx.state_dir().join(snapshot::STAT_CACHE);
-    let mut cache = StatCache::load(&cache_file);
 
     let baseline = match (ctx.global.mirror, twin.baseline(host)?) {
         (false, Some(b)) => {
@@ -399,17 +397,21 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
 
     let rules = Rules::new(&ctx.home, ctx.excludes()?, ctx.config.max_file_size()?);
     // The twin's working tree and the machine are read at the same time.
-    let mut twin_cache = cache.split(twin.dir());
+    // Each walk has its own stat cache; a cache that cannot be saved only costs time next run.
     let (twin_map, walked) = std::thread::scope(|s| {
-        let walk = s.spawn(|| twin_states(twin, &roots, &twin_meta, &mut twin_cache));
+        let walk = s.spawn(|| {
+            let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
+            let res = twin_states(twin, &roots, &twin_meta, &mut cache);
+            let _ = cache.save();
+            res
+        });
+        let mut cache = StatCache::load(&ctx.state_dir(), host.root());
         let walked = files::collect(host, &roots, &rules, &accounts, &mut cache, !ctx.global.quiet);
+        let _ = cache.save();
         (walk.join(), walked)
     });
     let twin_map =
         twin_map.map_err(|_| Error::failed("the twin reader panicked; please report this as a bug"))??;
-    cache.absorb(twin_cache);
-    // The cache only saves time: one that cannot be written makes the next run read every file.
-    let _ = cache.save(&cache_file);
     let mut live = BTreeMap::new();
     for n in walked.nodes {
         let state = match n.kind {
@@ -473,7 +475,7 @@ fn diff_one(
         }
     }
     let oid = |s: &FileState| match s {
-        FileState::File { oid, .. } | FileState::Link { oid, .. } => Some(oid.clone()),
+        FileState::File { oid, .. } | FileState::Link { oid, .. } => Some(*oid),
         _ => None,
     };
     let kind_differs = std::mem::discriminant(live) != std::mem::discriminant(want);

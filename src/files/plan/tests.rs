@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::planfile::{Domain, FileState, Line, Meta, Plan, Scope};
+use crate::twin::BlobId;
 
 const P: &str = "/etc/x";
 
-fn oid(c: char) -> String {
-    c.to_string().repeat(40)
+fn oid(c: char) -> BlobId {
+    BlobId::from(c.to_string().repeat(40).as_str())
 }
 
 /// A regular file with metadata.
