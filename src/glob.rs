@@ -95,13 +95,13 @@ impl Glob {
         Ok(Glob { prefix, segs })
     }
 
-    /// Whether the absolute `path` matches; a relative path never does.
     /// The literal folders the pattern starts with (`/etc/ssh`; empty when it starts with a
     /// wildcard): a path can match only if this is the path or one of its folders.
     pub(crate) fn prefix(&self) -> &str {
         &self.prefix
     }
 
+    /// Whether the absolute `path` matches; a relative path never does.
     pub(crate) fn matches(&self, path: &str) -> bool {
         if !path.starts_with('/') {
             return false;

@@ -12,6 +12,7 @@ mod config;
 mod deps;
 mod error;
 mod facts;
+mod fasthash;
 mod files;
 mod github;
 mod glob;

@@ -36,6 +36,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
 
+use crate::fasthash::Fast;
 use crate::glob::Glob;
 
 /// The built-in path rules, in the glob syntax of `crate::glob` (`~` is the user's home).
@@ -161,7 +162,7 @@ pub(crate) struct SecretPaths {
     /// Glob indexes by `Glob::prefix`: a path is tried only against the globs whose prefix
     /// is the path or one of its folders (most rules start with `~/.config/NAME`, and a walk
     /// asks for every file).
-    by_prefix: HashMap<String, Vec<usize>>,
+    by_prefix: HashMap<String, Vec<usize>, Fast>,
     /// The last folder asked about and the globs its folders' prefixes name: a walk asks for
     /// the files of one folder one after the other.
     last: RefCell<(String, Vec<usize>)>,
@@ -173,7 +174,7 @@ impl SecretPaths {
     pub(crate) fn new(home: &str) -> SecretPaths {
         let globs: Vec<Glob> =
             SECRET_PATH_RULES.iter().filter_map(|rule| Glob::new(rule, home).ok()).collect();
-        let mut by_prefix: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_prefix: HashMap<String, Vec<usize>, Fast> = HashMap::default();
         for (i, g) in globs.iter().enumerate() {
             by_prefix.entry(g.prefix().to_string()).or_default().push(i);
         }

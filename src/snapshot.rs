@@ -282,7 +282,9 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
             )?,
         }
     };
-    twin.set_ref(host, crate::twin::BASELINE_REF, &baseline_commit, "twinsync snapshot")?;
+    if baseline.as_ref() != Some(&baseline_commit) {
+        twin.set_ref(host, crate::twin::BASELINE_REF, &baseline_commit, "twinsync snapshot")?;
+    }
     let mut report = obs.report;
     report.commit = commit;
     report.baseline = baseline_commit;
@@ -491,10 +493,11 @@ fn observe(ctx: &Ctx, roots: &[String]) -> Result<Observation> {
     // path (a path met twice, from overlapping roots, is one line, as in a map).
     let mut excluded = fs.excluded;
     let mut metadata = String::new();
+    let mut file_items = Vec::with_capacity(fs.nodes.len());
     for (i, n) in fs.nodes.iter().enumerate() {
         if n.kind != Kind::Dir {
             let path = twin_path(&n.path);
-            obs.items.insert(path, Some(Item { link: n.kind == Kind::Link, oid: n.oid }));
+            file_items.push((path, Some(Item { link: n.kind == Kind::Link, oid: n.oid })));
             obs.report.captured += 1;
         }
         if fs.nodes.get(i + 1).is_none_or(|next| next.path != n.path) {
@@ -502,6 +505,8 @@ fn observe(ctx: &Ctx, roots: &[String]) -> Result<Observation> {
             let _ = writeln!(metadata, "{} {}", n.meta(), n.path);
         }
     }
+    // The nodes are sorted, so the map is built in one pass.
+    obs.items = file_items.into_iter().collect();
     for root in roots {
         if host.path(root).is_dir() && !fs.notes.iter().any(|n| n.contains(&format!(" {root} is a symlink")))
         {
@@ -594,7 +599,8 @@ fn joined<T>(res: std::thread::Result<T>) -> Result<T> {
 /// The twin's working tree under the captured roots and `system/`: path → item. A file whose
 /// `lstat` the cache knows is not read again.
 fn read_twin_tree(twin: &Twin, roots: &[String], cache: &mut StatCache) -> Result<BTreeMap<String, Item>> {
-    let mut res = BTreeMap::new();
+    // A list sorted once is cheaper than a map grown one path at a time.
+    let mut res = Vec::new();
     let mut tops: Vec<String> = roots.iter().map(|r| twin_path(r)).collect();
     tops.push("system".to_string());
     for top in tops {
@@ -631,14 +637,14 @@ fn read_twin_tree(twin: &Twin, roots: &[String], cache: &mut StatCache) -> Resul
                     }
                 },
             };
-            res.insert(rel.to_string(), Item { link, oid });
+            res.push((rel.to_string(), Item { link, oid }));
             false
         });
         if let Some(why) = failed {
             return Err(Error::failed(why));
         }
     }
-    Ok(res)
+    Ok(res.into_iter().collect())
 }
 
 /// The bytes git stores for an entry: a file's content, or a symlink's target (never followed).

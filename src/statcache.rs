@@ -37,6 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fs_err::os::unix::fs::OpenOptionsExt;
 
 use crate::error::Result;
+use crate::fasthash::hash;
 use crate::twin::BlobId;
 
 /// The cache file's first line starts with this; a file starting with anything else is ignored.
@@ -96,8 +97,7 @@ struct Cached {
     seen: bool,
 }
 
-/// The index maps a path's 64-bit hash to its entry; the hash is already mixed, so the map
-/// uses it as it is (SipHash of every path showed in the no-op snapshot's profile).
+/// The index's hash is already a hash: the map takes it as it is.
 #[derive(Default)]
 struct Unmixed(u64);
 
@@ -111,20 +111,6 @@ impl Hasher for Unmixed {
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
     }
-}
-
-/// A fast hash of a path (FxHash's step, then a murmur finaliser). Not collision resistant,
-/// and need not be: a lookup compares the path itself.
-fn hash(key: &[u8]) -> u64 {
-    let mut h = key.len() as u64;
-    for chunk in key.chunks(8) {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^ (h >> 33)
 }
 
 /// The cache of one tree for one run: what the last run left, updated with what this run saw.
@@ -141,6 +127,8 @@ pub(crate) struct StatCache {
     changed: bool,
     /// Loaded entries not yet seen by this run.
     unseen: usize,
+    /// The entry after the last one found.
+    next: std::cell::Cell<usize>,
 }
 
 impl StatCache {
@@ -157,6 +145,7 @@ impl StatCache {
             started_ns,
             changed: true,
             unseen: 0,
+            next: std::cell::Cell::new(0),
         }
     }
 
@@ -190,11 +179,27 @@ impl StatCache {
         path.as_os_str().as_bytes().strip_prefix(self.top.as_slice()).filter(|r| !r.is_empty())
     }
 
+    fn key_is(&self, i: usize, key: &[u8]) -> bool {
+        let (off, len) = (self.entries[i].key.0 as usize, self.entries[i].key.1 as usize);
+        self.keys[off..off + len] == *key
+    }
+
     fn find(&self, key: &[u8]) -> Option<usize> {
-        let &i = self.index.get(&hash(key))?;
-        let c = &self.entries[i as usize];
-        let (off, len) = (c.key.0 as usize, c.key.1 as usize);
-        (self.keys[off..off + len] == *key).then_some(i as usize)
+        // Entries are saved in the order the walk met them, and a folder that did not change
+        // is listed in the same order again: the entry after the last hit is tried first, so
+        // most lookups read the entries in order instead of at random through the index.
+        let next = self.next.get();
+        let i = if next < self.entries.len() && self.key_is(next, key) {
+            next
+        } else {
+            let i = *self.index.get(&hash(key))? as usize;
+            if !self.key_is(i, key) {
+                return None;
+            }
+            i
+        };
+        self.next.set(i + 1);
+        Some(i)
     }
 
     fn insert(&mut self, key: &[u8], stat: Stat, oid: BlobId, seen: bool) {
@@ -295,6 +300,11 @@ impl StatCache {
         let header = format!("{FORMAT} {SCANNER:016x}\n");
         let rest = bytes.strip_prefix(header.as_bytes())?;
         let rest = rest.strip_prefix(self.top.as_slice())?.strip_prefix(b"\n")?;
+        // Sized once from the file: growing them entry by entry showed in the profile.
+        let guess = rest.len() / (RECORD + 32);
+        self.entries.reserve(guess);
+        self.keys.reserve(rest.len().saturating_sub(guess * RECORD));
+        self.index.reserve(guess);
         let mut at = 0;
         let u64_at = |r: &[u8], i: usize| u64::from_le_bytes(r[i..i + 8].try_into().unwrap_or_default());
         while at < rest.len() {

@@ -671,7 +671,8 @@ fn parse_diff_tree(out: &[u8]) -> Vec<(Oid, String, Oid)> {
 }
 
 fn parse_ls_tree(out: &[u8]) -> BTreeMap<String, Entry> {
-    let mut res = BTreeMap::new();
+    // git lists in path order, so the map is built from the sorted list in one pass.
+    let mut res = Vec::new();
     for rec in out.split(|&b| b == 0) {
         let Ok(rec) = std::str::from_utf8(rec) else { continue };
         let Some((meta, path)) = rec.split_once('\t') else { continue };
@@ -679,9 +680,9 @@ fn parse_ls_tree(out: &[u8]) -> BTreeMap<String, Entry> {
         let (Some(mode), Some(kind), Some(oid)) = (it.next(), it.next(), it.next()) else { continue };
         // A SHA-256 twin's longer ids are not read (such twins are not supported).
         let Some(oid) = BlobId::from_hex(oid).filter(|_| kind == "blob") else { continue };
-        res.insert(path.to_string(), Entry { link: mode == "120000", oid });
+        res.push((path.to_string(), Entry { link: mode == "120000", oid }));
     }
-    res
+    res.into_iter().collect()
 }
 
 fn parse_cat_file_batch(out: &[u8], paths: &[&str]) -> BTreeMap<String, Vec<u8>> {
