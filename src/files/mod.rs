@@ -310,14 +310,15 @@ fn machine_path(host: &Host, path: &std::path::Path) -> Option<String> {
 
 /// Reads `metadata.txt` into PATH → `TYPE MODE OWNER GROUP`; errors carry the line number.
 pub(crate) fn parse_metadata(text: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut res = BTreeMap::new();
+    // A sorted list makes the map in one pass (the file is written in path order).
+    let mut res = Vec::new();
     for (idx, line) in text.lines().enumerate() {
         let line_number = idx + 1;
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
         let mut it = line.splitn(5, ' ');
-        let (Some(t), Some(mode), Some(owner), Some(group), Some(path)) =
+        let (Some(t), Some(mode), Some(_owner), Some(_group), Some(path)) =
             (it.next(), it.next(), it.next(), it.next(), it.next())
         else {
             return Err(format!("metadata.txt:{line_number}: expected `TYPE MODE OWNER GROUP PATH`"));
@@ -333,11 +334,17 @@ pub(crate) fn parse_metadata(text: &str) -> Result<BTreeMap<String, String>, Str
         if !path.starts_with('/') {
             return Err(format!("metadata.txt:{line_number}: PATH must be absolute, not '{path}'"));
         }
-        if res.insert(path.to_string(), format!("{t} {mode} {owner} {group}")).is_some() {
-            return Err(format!("metadata.txt:{line_number}: '{path}' is listed twice"));
-        }
+        let fields = &line[..line.len() - path.len() - 1];
+        res.push((path, fields, line_number));
     }
-    Ok(res)
+    res.sort_by_key(|&(path, _, _)| path);
+    // The first line, in the file's order, that repeats a path named above it.
+    let twice = res.windows(2).filter(|w| w[0].0 == w[1].0).map(|w| w[0].2.max(w[1].2)).min();
+    if let Some(line_number) = twice {
+        let path = res.iter().find(|r| r.2 == line_number).map(|r| r.0).unwrap_or_default();
+        return Err(format!("metadata.txt:{line_number}: '{path}' is listed twice"));
+    }
+    Ok(res.into_iter().map(|(path, fields, _)| (path.to_string(), fields.to_string())).collect())
 }
 
 pub(crate) fn render_metadata_map(map: &BTreeMap<String, String>) -> String {
@@ -474,5 +481,7 @@ mod tests {
         assert!(parse_metadata("f 644 root root /etc/a\n").unwrap_err().contains("MODE"));
         assert!(parse_metadata("f 0644 root root etc/a\n").unwrap_err().contains("absolute"));
         assert!(parse_metadata("f 0644 root\n").unwrap_err().contains("expected"));
+        let twice = "f 0644 root root /etc/b\nf 0644 root root /etc/a\nf 0600 root root /etc/b\nl 0777 root root /etc/a\n";
+        assert_eq!(parse_metadata(twice).unwrap_err(), "metadata.txt:3: '/etc/b' is listed twice");
     }
 }

@@ -338,17 +338,92 @@ pub(crate) fn status_text(ctx: &Ctx) -> Result<String> {
 
 /// The twin's `metadata.txt` (working tree), parsed.
 fn twin_metadata(twin: &Twin) -> Result<BTreeMap<String, String>> {
+    Ok(twin_metadata_text(twin)?.1)
+}
+
+/// The twin's `metadata.txt`, as text and parsed.
+fn twin_metadata_text(twin: &Twin) -> Result<(String, BTreeMap<String, String>)> {
     let text = match fs_err::read_to_string(twin.dir().join(METADATA_TXT)) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(Error::io("read the twin's metadata.txt", e)),
     };
-    files::parse_metadata(&text)
-        .map_err(|e| Error::bad_input(format!("{METADATA_TXT}{}", e.trim_start_matches("metadata.txt"))))
+    let meta = files::parse_metadata(&text)
+        .map_err(|e| Error::bad_input(format!("{METADATA_TXT}{}", e.trim_start_matches("metadata.txt"))))?;
+    Ok((text, meta))
 }
 
 fn under_roots(path: &str, roots: &[String]) -> bool {
     roots.iter().any(|r| path.strip_prefix(r.as_str()).is_some_and(|rest| rest.starts_with('/')))
+}
+
+/// The baseline's state of every file path under the captured roots; None without a baseline
+/// (or with `--mirror`).
+fn baseline_states(
+    ctx: &Ctx,
+    twin: &Twin,
+    roots: &[String],
+    twin_text: &str,
+    twin_meta: &BTreeMap<String, String>,
+) -> Result<Option<BTreeMap<String, FileState>>> {
+    let host = &ctx.host;
+    let b = match (ctx.global.mirror, twin.baseline(host)?) {
+        (false, Some(b)) => b,
+        _ => return Ok(None),
+    };
+    let entries = twin.ls_tree(host, &b, &["filesystem"])?;
+    let meta_text = twin.read_files(host, &b, &[METADATA_TXT])?;
+    let meta_text = meta_text.get(METADATA_TXT).map(|v| String::from_utf8_lossy(v).into_owned());
+    // Usually the twin's metadata.txt is the baseline's: it is then not parsed a second time.
+    let own;
+    let meta = match meta_text {
+        Some(t) if t == twin_text => twin_meta,
+        t => {
+            own = files::parse_metadata(&t.unwrap_or_default()).unwrap_or_default();
+            &own
+        }
+    };
+    let mut states = Vec::new();
+    for (tpath, e) in entries {
+        let Some(path) = tpath.strip_prefix("filesystem") else { continue };
+        if !under_roots(path, roots) {
+            continue;
+        }
+        let words: Vec<&str> = meta.get(path).map(|m| m.split(' ').collect()).unwrap_or_default();
+        let state = if e.link {
+            let owner = match words.as_slice() {
+                ["l", _, o, g] => Some((o.to_string(), g.to_string())),
+                _ => None,
+            };
+            FileState::Link { oid: e.oid, owner }
+        } else {
+            let meta = match words.as_slice() {
+                ["f", mode, o, g] => u32::from_str_radix(mode, 8).ok().map(|mode| Meta {
+                    mode,
+                    owner: o.to_string(),
+                    group: g.to_string(),
+                }),
+                _ => None,
+            };
+            FileState::File { oid: e.oid, meta }
+        };
+        states.push((path.to_string(), state));
+    }
+    // In the listing's order, which is path order: the map is built in one pass.
+    Ok(Some(states.into_iter().collect()))
+}
+
+/// The keys of `sorted` (in order) that `map` does not hold.
+fn not_in<'a, V>(sorted: impl Iterator<Item = &'a String>, map: &BTreeMap<String, V>) -> Vec<String> {
+    let mut have = map.keys().peekable();
+    let mut res = Vec::new();
+    for k in sorted {
+        while have.next_if(|h| *h < k).is_some() {}
+        if have.peek() != Some(&k) {
+            res.push(k.clone());
+        }
+    }
+    res
 }
 
 /// Reads the three states of every file path: baseline, twin, machine.
@@ -356,49 +431,14 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
     let host = &ctx.host;
     let roots = ctx.roots()?;
     let accounts = Accounts::read(host);
-    let twin_meta = twin_metadata(twin)?;
-
-    let baseline = match (ctx.global.mirror, twin.baseline(host)?) {
-        (false, Some(b)) => {
-            let entries = twin.ls_tree(host, &b, &["filesystem"])?;
-            let meta_text = twin.read_files(host, &b, &[METADATA_TXT])?;
-            let meta_text = meta_text.get(METADATA_TXT).map(|v| String::from_utf8_lossy(v).into_owned());
-            let meta = files::parse_metadata(&meta_text.unwrap_or_default()).unwrap_or_default();
-            let mut map = BTreeMap::new();
-            for (tpath, e) in entries {
-                let Some(path) = tpath.strip_prefix("filesystem") else { continue };
-                if !under_roots(path, &roots) {
-                    continue;
-                }
-                let words: Vec<&str> = meta.get(path).map(|m| m.split(' ').collect()).unwrap_or_default();
-                let state = if e.link {
-                    let owner = match words.as_slice() {
-                        ["l", _, o, g] => Some((o.to_string(), g.to_string())),
-                        _ => None,
-                    };
-                    FileState::Link { oid: e.oid, owner }
-                } else {
-                    let meta = match words.as_slice() {
-                        ["f", mode, o, g] => u32::from_str_radix(mode, 8).ok().map(|mode| Meta {
-                            mode,
-                            owner: o.to_string(),
-                            group: g.to_string(),
-                        }),
-                        _ => None,
-                    };
-                    FileState::File { oid: e.oid, meta }
-                };
-                map.insert(path.to_string(), state);
-            }
-            Some(map)
-        }
-        _ => None,
-    };
+    let (twin_text, twin_meta) = twin_metadata_text(twin)?;
 
     let rules = Rules::new(&ctx.home, ctx.excludes()?, ctx.config.max_file_size()?);
-    // The twin's working tree and the machine are read at the same time.
-    // Each walk has its own stat cache; a cache that cannot be saved only costs time next run.
-    let (twin_map, walked) = std::thread::scope(|s| {
+    // The twin's working tree and the machine are read at the same time, and git lists the
+    // baseline meanwhile. Each walk has its own stat cache; a cache that cannot be saved only
+    // costs time on the next run.
+    let (baseline, twin_map, walked) = std::thread::scope(|s| {
+        let base = s.spawn(|| baseline_states(ctx, twin, &roots, &twin_text, &twin_meta));
         let walk = s.spawn(|| {
             let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
             let res = twin_states(twin, &roots, &twin_meta, &mut cache);
@@ -408,11 +448,13 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
         let mut cache = StatCache::load(&ctx.state_dir(), host.root());
         let walked = files::collect(host, &roots, &rules, &accounts, &mut cache, !ctx.global.quiet);
         let _ = cache.save();
-        (walk.join(), walked)
+        (base.join(), walk.join(), walked)
     });
-    let twin_map =
-        twin_map.map_err(|_| Error::failed("the twin reader panicked; please report this as a bug"))??;
-    let mut live = BTreeMap::new();
+    let panicked = |_| Error::failed("a reader thread panicked; please report this as a bug");
+    let twin_map = twin_map.map_err(panicked)??;
+    let baseline = baseline.map_err(panicked)??;
+    // `collect` sorted the nodes by path: the map is built in one pass.
+    let mut live = Vec::with_capacity(walked.nodes.len());
     for n in walked.nodes {
         let state = match n.kind {
             Kind::Dir => continue,
@@ -422,14 +464,17 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
                 meta: Some(Meta { mode: n.mode & 0o7777, owner: n.owner, group: n.group }),
             },
         };
-        live.insert(n.path, state);
+        live.push((n.path, state));
     }
-    let others: BTreeSet<String> = twin_map
-        .keys()
-        .chain(baseline.iter().flat_map(|b| b.keys()))
-        .filter(|p| !live.contains_key(*p))
-        .cloned()
-        .collect();
+    let mut live: BTreeMap<String, FileState> = live.into_iter().collect();
+    // The paths the twin or the baseline has and the walk did not meet, found by walking the
+    // sorted maps side by side.
+    let mut others: Vec<String> = not_in(twin_map.keys(), &live);
+    if let Some(b) = &baseline {
+        others.extend(not_in(b.keys(), &live));
+        others.sort();
+        others.dedup();
+    }
     for path in others {
         let state = fapply::live_state(host, &accounts, &path).map_err(Error::failed)?;
         if !matches!(state, FileState::Absent) {
@@ -643,4 +688,17 @@ fn twin_states(
     }
 
     Ok(twin_map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_in_finds_the_keys_the_map_lacks() {
+        let map: BTreeMap<String, ()> = ["/b", "/d", "/e"].map(|k| (k.to_string(), ())).into();
+        let sorted: Vec<String> = ["/a", "/b", "/c", "/e", "/f"].map(String::from).into();
+        assert_eq!(not_in(sorted.iter(), &map), ["/a", "/c", "/f"]);
+        assert_eq!(not_in(sorted.iter(), &BTreeMap::<String, ()>::new()), sorted);
+    }
 }
