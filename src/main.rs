@@ -203,7 +203,7 @@ impl Ctx {
         let sudo_user = std::env::var("SUDO_USER").ok().filter(|u| as_root && !u.is_empty() && u != "root");
         let invoking_user = sudo_user
             .clone()
-            .or_else(|| Some(local.user(host::euid())).filter(|u| u.parse::<u32>().is_err()))
+            .or_else(|| Some(local.user(host::euid()).into_owned()).filter(|u| u.parse::<u32>().is_err()))
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "root".to_string());
         let sudo_owner = match (sudo_user.as_ref(), std::env::var("SUDO_UID"), std::env::var("SUDO_GID")) {

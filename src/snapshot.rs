@@ -452,7 +452,7 @@ fn observe(ctx: &Ctx, roots: &[String]) -> Result<Observation> {
     let (fs, pkgs, svcs, journal, cron, uname) = std::thread::scope(|s| {
         let fs = s.spawn(|| {
             let mut cache = StatCache::load(&ctx.state_dir(), host.root());
-            let res = files::collect(host, roots, &rules, &accounts, &mut cache, progress);
+            let res = files::collect(host, roots, &rules, &mut cache, progress);
             let _ = cache.save();
             res
         });
@@ -501,8 +501,7 @@ fn observe(ctx: &Ctx, roots: &[String]) -> Result<Observation> {
             obs.report.captured += 1;
         }
         if fs.nodes.get(i + 1).is_none_or(|next| next.path != n.path) {
-            use std::fmt::Write;
-            let _ = writeln!(metadata, "{} {}", n.meta(), n.path);
+            n.write_meta(&accounts, &mut metadata);
         }
     }
     // The nodes are sorted, so the map is built in one pass.

@@ -108,15 +108,15 @@ pub(crate) fn live_state(host: &Host, accounts: &Accounts, path: &str) -> Result
     } else if ft.is_symlink() {
         FileState::Link {
             oid: blob_id(&read(true)?),
-            owner: Some((accounts.user(m.uid()), accounts.group(m.gid()))),
+            owner: Some((accounts.user(m.uid()).into_owned(), accounts.group(m.gid()).into_owned())),
         }
     } else if ft.is_file() {
         FileState::File {
             oid: blob_id(&read(false)?),
             meta: Some(Meta {
                 mode: m.mode() & 0o7777,
-                owner: accounts.user(m.uid()),
-                group: accounts.group(m.gid()),
+                owner: accounts.user(m.uid()).into_owned(),
+                group: accounts.group(m.gid()).into_owned(),
             }),
         }
     } else {
@@ -360,7 +360,7 @@ fn prepare(t: &Target, path: &str, live: &FileState, twin: &FileState) -> Result
         }
         _ => (if link { 0o777 } else { 0o644 }, puid, pgid),
     };
-    let (owner, group) = (t.accounts.user(uid), t.accounts.group(gid));
+    let (owner, group) = (t.accounts.user(uid).into_owned(), t.accounts.group(gid).into_owned());
     let state = if link {
         FileState::Link { oid: *oid, owner: Some((owner, group)) }
     } else {

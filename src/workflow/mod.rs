@@ -446,7 +446,7 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
             res
         });
         let mut cache = StatCache::load(&ctx.state_dir(), host.root());
-        let walked = files::collect(host, &roots, &rules, &accounts, &mut cache, !ctx.global.quiet);
+        let walked = files::collect(host, &roots, &rules, &mut cache, !ctx.global.quiet);
         let _ = cache.save();
         (base.join(), walk.join(), walked)
     });
@@ -458,10 +458,17 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
     for n in walked.nodes {
         let state = match n.kind {
             Kind::Dir => continue,
-            Kind::Link => FileState::Link { oid: n.oid, owner: Some((n.owner, n.group)) },
+            Kind::Link => FileState::Link {
+                oid: n.oid,
+                owner: Some((accounts.user(n.uid).into_owned(), accounts.group(n.gid).into_owned())),
+            },
             Kind::File => FileState::File {
                 oid: n.oid,
-                meta: Some(Meta { mode: n.mode & 0o7777, owner: n.owner, group: n.group }),
+                meta: Some(Meta {
+                    mode: n.mode & 0o7777,
+                    owner: accounts.user(n.uid).into_owned(),
+                    group: accounts.group(n.gid).into_owned(),
+                }),
             },
         };
         live.push((n.path, state));
