@@ -598,8 +598,9 @@ fn joined<T>(res: std::thread::Result<T>) -> Result<T> {
 /// The twin's working tree under the captured roots and `system/`: path → item. A file whose
 /// `lstat` the cache knows is not read again.
 fn read_twin_tree(twin: &Twin, roots: &[String], cache: &mut StatCache) -> Result<BTreeMap<String, Item>> {
-    // A list sorted once is cheaper than a map grown one path at a time.
-    let mut res = Vec::new();
+    // A list sorted once is cheaper than a map grown one path at a time; about as long as
+    // the cache.
+    let mut res = Vec::with_capacity(cache.len());
     let mut tops: Vec<String> = roots.iter().map(|r| twin_path(r)).collect();
     tops.push("system".to_string());
     for top in tops {

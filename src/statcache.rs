@@ -222,6 +222,11 @@ impl StatCache {
         self.index.insert(hash(key), i);
     }
 
+    /// How many entries the cache holds.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// The blob `path` holds, when its `lstat` is what it was when it was last read.
     pub(crate) fn lookup(&mut self, path: &Path, meta: &std::fs::Metadata) -> Option<BlobId> {
         let i = self.find(self.rel(path)?)?;
