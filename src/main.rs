@@ -19,6 +19,7 @@ mod glob;
 mod host;
 mod journal;
 mod menu;
+mod name;
 mod packages;
 mod planfile;
 mod remote;

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::name::Name;
 use crate::twin::BlobId;
 
 /// The four domains, in the order `apply all` runs them.
@@ -554,7 +555,7 @@ pub(crate) enum FileState {
     /// A symlink: the blob id of its target and, when known, its owner and group.
     Link {
         oid: BlobId,
-        owner: Option<(String, String)>,
+        owner: Option<(Name, Name)>,
     },
     /// A folder stands there.
     Dir,
@@ -566,8 +567,8 @@ pub(crate) enum FileState {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub(crate) struct Meta {
     pub(crate) mode: u32,
-    pub(crate) owner: String,
-    pub(crate) group: String,
+    pub(crate) owner: Name,
+    pub(crate) group: Name,
 }
 
 fn is_mode(s: &str) -> bool {
@@ -595,14 +596,14 @@ impl FileState {
                 let mode = u32::from_str_radix(mode, 8).ok()?;
                 Some(FileState::File {
                     oid: BlobId::from_hex(oid)?,
-                    meta: Some(Meta { mode, owner: owner.to_string(), group: group.to_string() }),
+                    meta: Some(Meta { mode, owner: Name::from(*owner), group: Name::from(*group) }),
                 })
             }
             ["link", oid] => Some(FileState::Link { oid: BlobId::from_hex(oid)?, owner: None }),
             ["link", oid, owner, group] if valid_account(owner) && valid_account(group) => {
                 Some(FileState::Link {
                     oid: BlobId::from_hex(oid)?,
-                    owner: Some((owner.to_string(), group.to_string())),
+                    owner: Some((Name::from(*owner), Name::from(*group))),
                 })
             }
             _ => None,

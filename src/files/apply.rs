@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use super::Accounts;
 use crate::host::Host;
 use crate::journal::{self, crash_point, Counts, Log, Run};
+use crate::name::Name;
 use crate::planfile::{FileState, Meta, Plan};
 use crate::statcache::StatCache;
 use crate::twin::blob_id;
@@ -25,7 +26,7 @@ pub(crate) struct Target<'a> {
     pub(crate) accounts: &'a Accounts,
     pub(crate) twin_dir: &'a Path,
     /// The twin's `metadata.txt`: machine path → `TYPE MODE OWNER GROUP`.
-    pub(crate) twin_meta: &'a BTreeMap<String, String>,
+    pub(crate) twin_meta: &'a BTreeMap<String, Name>,
 }
 
 /// A plan line that passed every check, ready to run.
@@ -108,15 +109,15 @@ pub(crate) fn live_state(host: &Host, accounts: &Accounts, path: &str) -> Result
     } else if ft.is_symlink() {
         FileState::Link {
             oid: blob_id(&read(true)?),
-            owner: Some((accounts.user(m.uid()).into_owned(), accounts.group(m.gid()).into_owned())),
+            owner: Some((accounts.user(m.uid()).into(), accounts.group(m.gid()).into())),
         }
     } else if ft.is_file() {
         FileState::File {
             oid: blob_id(&read(false)?),
             meta: Some(Meta {
                 mode: m.mode() & 0o7777,
-                owner: accounts.user(m.uid()).into_owned(),
-                group: accounts.group(m.gid()).into_owned(),
+                owner: accounts.user(m.uid()).into(),
+                group: accounts.group(m.gid()).into(),
             }),
         }
     } else {
@@ -127,7 +128,7 @@ pub(crate) fn live_state(host: &Host, accounts: &Accounts, path: &str) -> Result
 /// The twin's version of a machine path, with its `metadata.txt` line where it has one.
 pub(crate) fn twin_state(
     twin_dir: &Path,
-    twin_meta: &BTreeMap<String, String>,
+    twin_meta: &BTreeMap<String, Name>,
     path: &str,
 ) -> Result<FileState, String> {
     twin_state_cached(twin_dir, twin_meta, path, &mut StatCache::empty())
@@ -137,7 +138,7 @@ pub(crate) fn twin_state(
 /// (a plan of a large twin then reads only what changed).
 pub(crate) fn twin_state_cached(
     twin_dir: &Path,
-    twin_meta: &BTreeMap<String, String>,
+    twin_meta: &BTreeMap<String, Name>,
     path: &str,
     cache: &mut StatCache,
 ) -> Result<FileState, String> {
@@ -167,7 +168,7 @@ pub(crate) fn twin_root_is_dir(twin_dir: &Path, root: &str) -> Result<bool, Stri
 pub(crate) fn twin_state_walked(
     full: &Path,
     m: &std::fs::Metadata,
-    twin_meta: &BTreeMap<String, String>,
+    twin_meta: &BTreeMap<String, Name>,
     path: &str,
     cache: &mut StatCache,
 ) -> Result<FileState, String> {
@@ -184,7 +185,7 @@ pub(crate) fn twin_state_walked(
     };
     Ok(if ft.is_symlink() {
         let owner = match meta.as_deref() {
-            Some(["l", _, o, g]) => Some((o.to_string(), g.to_string())),
+            Some(["l", _, o, g]) => Some((Name::from(*o), Name::from(*g))),
             _ => None,
         };
         FileState::Link { oid: oid(true)?, owner }
@@ -192,8 +193,8 @@ pub(crate) fn twin_state_walked(
         let meta = match meta.as_deref() {
             Some(["f", mode, o, g]) => u32::from_str_radix(mode, 8).ok().map(|mode| Meta {
                 mode,
-                owner: o.to_string(),
-                group: g.to_string(),
+                owner: Name::from(*o),
+                group: Name::from(*g),
             }),
             _ => None,
         };
@@ -360,7 +361,7 @@ fn prepare(t: &Target, path: &str, live: &FileState, twin: &FileState) -> Result
         }
         _ => (if link { 0o777 } else { 0o644 }, puid, pgid),
     };
-    let (owner, group) = (t.accounts.user(uid).into_owned(), t.accounts.group(gid).into_owned());
+    let (owner, group) = (t.accounts.user(uid).into(), t.accounts.group(gid).into());
     let state = if link {
         FileState::Link { oid: *oid, owner: Some((owner, group)) }
     } else {

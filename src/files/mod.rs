@@ -9,6 +9,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use crate::glob::Excludes;
 use crate::host::Host;
+use crate::name::Name;
 use crate::secrets;
 use crate::statcache::StatCache;
 use crate::twin::{blob_id, BlobId};
@@ -317,7 +318,7 @@ fn machine_path(host: &Host, path: &std::path::Path) -> Option<String> {
 }
 
 /// Reads `metadata.txt` into PATH → `TYPE MODE OWNER GROUP`; errors carry the line number.
-pub(crate) fn parse_metadata(text: &str) -> Result<BTreeMap<String, String>, String> {
+pub(crate) fn parse_metadata(text: &str) -> Result<BTreeMap<String, Name>, String> {
     // A sorted list makes the map in one pass (the file is written in path order).
     let mut res = Vec::new();
     for (idx, line) in text.lines().enumerate() {
@@ -352,10 +353,10 @@ pub(crate) fn parse_metadata(text: &str) -> Result<BTreeMap<String, String>, Str
         let path = res.iter().find(|r| r.2 == line_number).map(|r| r.0).unwrap_or_default();
         return Err(format!("metadata.txt:{line_number}: '{path}' is listed twice"));
     }
-    Ok(res.into_iter().map(|(path, fields, _)| (path.to_string(), fields.to_string())).collect())
+    Ok(res.into_iter().map(|(path, fields, _)| (path.to_string(), Name::from(fields))).collect())
 }
 
-pub(crate) fn render_metadata_map(map: &BTreeMap<String, String>) -> String {
+pub(crate) fn render_metadata_map(map: &BTreeMap<String, Name>) -> String {
     map.iter().map(|(p, m)| format!("{m} {p}\n")).collect()
 }
 

@@ -902,8 +902,8 @@ fn random_oid(rng: &mut Rng) -> BlobId {
     BlobId::from(hex.as_str())
 }
 
-fn random_account(rng: &mut Rng) -> String {
-    rng.pick(ACCOUNTS).to_string()
+fn random_account(rng: &mut Rng) -> crate::name::Name {
+    (*rng.pick(ACCOUNTS)).into()
 }
 
 fn random_state(rng: &mut Rng) -> FileState {

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::files::apply::{self as fapply, Target};
 use crate::files::Accounts;
 use crate::journal::{self, Counts, Log, Run};
+use crate::name::Name;
 use crate::planfile::{self, Domain, FileState, Line, Plan, Scope};
 use crate::twin::Twin;
 use crate::{packages, services, startup, Ctx};
@@ -56,7 +57,7 @@ struct World<'a> {
     ctx: &'a Ctx,
     twin: &'a Twin,
     accounts: Accounts,
-    twin_meta: BTreeMap<String, String>,
+    twin_meta: BTreeMap<String, Name>,
 }
 
 impl<'a> World<'a> {

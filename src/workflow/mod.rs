@@ -21,6 +21,7 @@ use crate::files::apply as fapply;
 use crate::files::plan::{self as fplan, Class, Item, States};
 use crate::files::{self, Accounts, Kind, Rules};
 use crate::journal;
+use crate::name::Name;
 use crate::planfile::{self, Domain, FileState, Line, Meta, Plan, Planned};
 use crate::snapshot::{self, CRONTAB_TXT, DESIRED_STATE_TXT, DPKG_TXT, METADATA_TXT};
 use crate::statcache::StatCache;
@@ -337,12 +338,12 @@ pub(crate) fn status_text(ctx: &Ctx) -> Result<String> {
 }
 
 /// The twin's `metadata.txt` (working tree), parsed.
-fn twin_metadata(twin: &Twin) -> Result<BTreeMap<String, String>> {
+fn twin_metadata(twin: &Twin) -> Result<BTreeMap<String, Name>> {
     Ok(twin_metadata_text(twin)?.1)
 }
 
 /// The twin's `metadata.txt`, as text and parsed.
-fn twin_metadata_text(twin: &Twin) -> Result<(String, BTreeMap<String, String>)> {
+fn twin_metadata_text(twin: &Twin) -> Result<(String, BTreeMap<String, Name>)> {
     let text = match fs_err::read_to_string(twin.dir().join(METADATA_TXT)) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -364,7 +365,7 @@ fn baseline_states(
     twin: &Twin,
     roots: &[String],
     twin_text: &str,
-    twin_meta: &BTreeMap<String, String>,
+    twin_meta: &BTreeMap<String, Name>,
 ) -> Result<Option<BTreeMap<String, FileState>>> {
     let host = &ctx.host;
     let b = match (ctx.global.mirror, twin.baseline(host)?) {
@@ -392,7 +393,7 @@ fn baseline_states(
         let words: Vec<&str> = meta.get(path).map(|m| m.split(' ').collect()).unwrap_or_default();
         let state = if e.link {
             let owner = match words.as_slice() {
-                ["l", _, o, g] => Some((o.to_string(), g.to_string())),
+                ["l", _, o, g] => Some((Name::from(*o), Name::from(*g))),
                 _ => None,
             };
             FileState::Link { oid: e.oid, owner }
@@ -400,8 +401,8 @@ fn baseline_states(
             let meta = match words.as_slice() {
                 ["f", mode, o, g] => u32::from_str_radix(mode, 8).ok().map(|mode| Meta {
                     mode,
-                    owner: o.to_string(),
-                    group: g.to_string(),
+                    owner: Name::from(*o),
+                    group: Name::from(*g),
                 }),
                 _ => None,
             };
@@ -460,14 +461,14 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
             Kind::Dir => continue,
             Kind::Link => FileState::Link {
                 oid: n.oid,
-                owner: Some((accounts.user(n.uid).into_owned(), accounts.group(n.gid).into_owned())),
+                owner: Some((accounts.user(n.uid).into(), accounts.group(n.gid).into())),
             },
             Kind::File => FileState::File {
                 oid: n.oid,
                 meta: Some(Meta {
                     mode: n.mode & 0o7777,
-                    owner: accounts.user(n.uid).into_owned(),
-                    group: accounts.group(n.gid).into_owned(),
+                    owner: accounts.user(n.uid).into(),
+                    group: accounts.group(n.gid).into(),
                 }),
             },
         };
@@ -648,7 +649,7 @@ fn snapshot_after(ctx: &Ctx, twin: &Twin, message: &str) -> Result<()> {
 fn twin_states(
     twin: &Twin,
     roots: &[String],
-    twin_meta: &BTreeMap<String, String>,
+    twin_meta: &BTreeMap<String, Name>,
     cache: &mut StatCache,
 ) -> Result<BTreeMap<String, FileState>> {
     let mut twin_map = BTreeMap::new();

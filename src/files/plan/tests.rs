@@ -14,10 +14,7 @@ fn oid(c: char) -> BlobId {
 
 /// A regular file with metadata.
 fn file(c: char, mode: u32, owner: &str, group: &str) -> FileState {
-    FileState::File {
-        oid: oid(c),
-        meta: Some(Meta { mode, owner: owner.to_string(), group: group.to_string() }),
-    }
+    FileState::File { oid: oid(c), meta: Some(Meta { mode, owner: owner.into(), group: group.into() }) }
 }
 
 /// The usual `0644 root root` file.
@@ -31,7 +28,7 @@ fn bare(c: char) -> FileState {
 }
 
 fn link(c: char) -> FileState {
-    FileState::Link { oid: oid(c), owner: Some(("root".to_string(), "root".to_string())) }
+    FileState::Link { oid: oid(c), owner: Some(("root".into(), "root".into())) }
 }
 
 /// A map with the given paths; an `Absent` state leaves the path out, as the real maps do.
