@@ -25,7 +25,7 @@ use crate::name::Name;
 use crate::planfile::{self, Domain, FileState, Line, Meta, Plan, Planned};
 use crate::snapshot::{self, CRONTAB_TXT, DESIRED_STATE_TXT, DPKG_TXT, METADATA_TXT};
 use crate::statcache::StatCache;
-use crate::twin::Twin;
+use crate::twin::{blob_id, BlobId, Twin};
 use crate::{packages, services, startup, Ctx};
 
 /// The domains a command names, in the order `apply all` runs them: none or `all` means every
@@ -339,11 +339,11 @@ pub(crate) fn status_text(ctx: &Ctx) -> Result<String> {
 
 /// The twin's `metadata.txt` (working tree), parsed.
 fn twin_metadata(twin: &Twin) -> Result<BTreeMap<String, Name>> {
-    Ok(twin_metadata_text(twin)?.1)
+    Ok(twin_metadata_with_id(twin)?.1)
 }
 
-/// The twin's `metadata.txt`, as text and parsed.
-fn twin_metadata_text(twin: &Twin) -> Result<(String, BTreeMap<String, Name>)> {
+/// The twin's `metadata.txt`: its blob id and its lines.
+fn twin_metadata_with_id(twin: &Twin) -> Result<(BlobId, BTreeMap<String, Name>)> {
     let text = match fs_err::read_to_string(twin.dir().join(METADATA_TXT)) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -351,7 +351,7 @@ fn twin_metadata_text(twin: &Twin) -> Result<(String, BTreeMap<String, Name>)> {
     };
     let meta = files::parse_metadata(&text)
         .map_err(|e| Error::bad_input(format!("{METADATA_TXT}{}", e.trim_start_matches("metadata.txt"))))?;
-    Ok((text, meta))
+    Ok((blob_id(text.as_bytes()), meta))
 }
 
 fn under_roots(path: &str, roots: &[String]) -> bool {
@@ -364,7 +364,7 @@ fn baseline_states(
     ctx: &Ctx,
     twin: &Twin,
     roots: &[String],
-    twin_text: &str,
+    twin_meta_id: BlobId,
     twin_meta: &BTreeMap<String, Name>,
 ) -> Result<Option<BTreeMap<String, FileState>>> {
     let host = &ctx.host;
@@ -372,15 +372,16 @@ fn baseline_states(
         (false, Some(b)) => b,
         _ => return Ok(None),
     };
-    let entries = twin.ls_tree(host, &b, &["filesystem"])?;
-    let meta_text = twin.read_files(host, &b, &[METADATA_TXT])?;
-    let meta_text = meta_text.get(METADATA_TXT).map(|v| String::from_utf8_lossy(v).into_owned());
-    // Usually the twin's metadata.txt is the baseline's: it is then not parsed a second time.
+    let mut entries = twin.ls_tree(host, &b, &["filesystem", METADATA_TXT])?;
+    // Usually the twin's metadata.txt is the baseline's (the same blob): it is then neither
+    // read nor parsed a second time.
     let own;
-    let meta = match meta_text {
-        Some(t) if t == twin_text => twin_meta,
-        t => {
-            own = files::parse_metadata(&t.unwrap_or_default()).unwrap_or_default();
+    let meta = match entries.remove(METADATA_TXT) {
+        Some(e) if e.oid == twin_meta_id => twin_meta,
+        _ => {
+            let text = twin.read_files(host, &b, &[METADATA_TXT])?;
+            let text = text.get(METADATA_TXT).map(|v| String::from_utf8_lossy(v).into_owned());
+            own = files::parse_metadata(&text.unwrap_or_default()).unwrap_or_default();
             &own
         }
     };
@@ -432,14 +433,14 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
     let host = &ctx.host;
     let roots = ctx.roots()?;
     let accounts = Accounts::read(host);
-    let (twin_text, twin_meta) = twin_metadata_text(twin)?;
+    let (twin_meta_id, twin_meta) = twin_metadata_with_id(twin)?;
 
     let rules = Rules::new(&ctx.home, ctx.excludes()?, ctx.config.max_file_size()?);
     // The twin's working tree and the machine are read at the same time, and git lists the
     // baseline meanwhile. Each walk has its own stat cache; a cache that cannot be saved only
     // costs time on the next run.
     let (baseline, twin_map, walked) = std::thread::scope(|s| {
-        let base = s.spawn(|| baseline_states(ctx, twin, &roots, &twin_text, &twin_meta));
+        let base = s.spawn(|| baseline_states(ctx, twin, &roots, twin_meta_id, &twin_meta));
         let walk = s.spawn(|| {
             let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
             let res = twin_states(twin, &roots, &twin_meta, &mut cache);
