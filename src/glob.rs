@@ -101,6 +101,32 @@ impl Glob {
         &self.prefix
     }
 
+    /// Whether `name` matches, for a pattern that is a file name in any folder (`*.keytab`,
+    /// `**/id_rsa`); None for any other pattern.
+    pub(crate) fn matches_name(&self, name: &str) -> Option<bool> {
+        match (self.prefix.is_empty(), self.segs.as_slice()) {
+            (true, [Seg::AnySegments, last]) if *last != Seg::AnySegments => {
+                Some(!name.is_empty() && last.matches(name))
+            }
+            _ => None,
+        }
+    }
+
+    /// False when no path inside folder `dir` can match, because the pattern's first segment
+    /// after its prefix is not `**` and does not match `dir`'s folder at that place. `dir` is
+    /// the prefix itself or below it (the caller picked the pattern by its prefix).
+    pub(crate) fn may_match_inside(&self, dir: &str) -> bool {
+        let Some(rest) = dir.strip_prefix(self.prefix.as_str()).and_then(|r| r.strip_prefix('/')) else {
+            // `dir` is the prefix: the first segment is the file's own name.
+            return true;
+        };
+        let first = rest.split('/').next().unwrap_or(rest);
+        match self.segs.first() {
+            None | Some(Seg::AnySegments) => true,
+            Some(seg) => seg.matches(first),
+        }
+    }
+
     /// Whether the absolute `path` matches; a relative path never does.
     pub(crate) fn matches(&self, path: &str) -> bool {
         if !path.starts_with('/') {
@@ -194,6 +220,8 @@ fn match_tokens(toks: &[Tok], s: &str) -> bool {
             // A star before a literal can only end where that literal occurs (overlapping
             // occurrences included: `*aa` must match `aaa`); `*.ext` is just a suffix test.
             Some((Tok::Lit(lit), [])) => s.ends_with(lit.as_str()),
+            // `*word*` is a substring test.
+            Some((Tok::Lit(lit), [Tok::Star])) => s.contains(lit.as_str()),
             Some((Tok::Lit(lit), after)) => s
                 .char_indices()
                 .any(|(i, _)| s[i..].starts_with(lit.as_str()) && match_tokens(after, &s[i + lit.len()..])),
@@ -341,6 +369,8 @@ mod tests {
         assert!(glob("/etc/*?x").matches("/etc/éx"));
         assert!(!glob("/etc/*?x").matches("/etc/x"));
         assert!(glob("/etc/*{a,b}c").matches("/etc/xbc"));
+        assert!(glob("/etc/*pass*").matches("/etc/pass") && glob("/etc/*pass*").matches("/etc/a-passwd"));
+        assert!(!glob("/etc/*pass*").matches("/etc/pas") && !glob("/etc/*pass*").matches("/etc/pass/x"));
     }
 
     #[test]
@@ -387,6 +417,17 @@ mod tests {
         assert!(g.matches("/etc/x/y.dpkg-old"));
         assert!(g.matches("/y.dpkg-old"));
         assert!(!g.matches("/etc/y.dpkg-old/z"));
+        // The name alone answers for such patterns, and only for them.
+        assert_eq!(g.matches_name("y.dpkg-old"), Some(true));
+        assert_eq!(g.matches_name("y.dpkg-new"), Some(false));
+        assert_eq!(glob("/etc/*.conf").matches_name("a.conf"), None);
+        assert_eq!(glob("cache/").matches_name("cache"), None);
+        // A folder whose first segment a pattern rules out holds nothing it can match.
+        let g = glob("~/.config/Signal*/**");
+        assert!(!g.may_match_inside("/home/ana/.config/pkg1/sub"));
+        assert!(g.may_match_inside("/home/ana/.config/Signal Beta/sub"));
+        assert!(g.may_match_inside("/home/ana/.config"));
+        assert!(glob("~/.config/**/Cookies").may_match_inside("/home/ana/.config/pkg1"));
         let g = glob("cache/");
         assert!(g.matches("/home/ana/.config/app/cache"));
         assert!(g.matches("/home/ana/.config/app/cache/a/b"));

@@ -183,16 +183,27 @@ impl SecretPaths {
 
     /// Whether `path` (absolute) is a secret by its location.
     pub(crate) fn matches(&self, path: &str) -> bool {
+        // A folder may be asked about with a trailing slash; the globs ignore it.
+        let path = if path.len() > 1 { path.strip_suffix('/').unwrap_or(path) } else { path };
         // The candidate prefixes: none, every folder of the path, and the path itself.
         let dir = &path[..path.rfind('/').unwrap_or(0)];
         let mut last = self.last.borrow_mut();
         if last.0 != dir {
             let folders = dir.match_indices('/').map(|(i, _)| &dir[..i]).chain([dir]);
-            let globs = folders.filter_map(|p| self.by_prefix.get(p)).flatten().copied().collect();
+            let globs = folders
+                .filter_map(|p| self.by_prefix.get(p))
+                .flatten()
+                .copied()
+                .filter(|&i| self.globs[i].may_match_inside(dir))
+                .collect();
             *last = (dir.to_string(), globs);
         }
         let own = self.by_prefix.get(path).into_iter().flatten();
-        last.1.iter().chain(own).any(|&i| self.globs[i].matches(path))
+        let name = path[dir.len()..].trim_start_matches('/');
+        last.1.iter().chain(own).any(|&i| {
+            let g = &self.globs[i];
+            g.matches_name(name).unwrap_or_else(|| g.matches(path))
+        })
     }
 }
 
@@ -721,6 +732,7 @@ mod tests {
             }
         }
         let mut secret = 0;
+        paths.extend(paths.clone().into_iter().map(|p| format!("{p}/")));
         for p in paths.iter().filter(|p| p.starts_with('/')) {
             let every = rules.globs.iter().any(|g| g.matches(p));
             assert_eq!(rules.matches(p), every, "{p}");

@@ -432,29 +432,39 @@ fn not_in<'a, V>(sorted: impl Iterator<Item = &'a String>, map: &BTreeMap<String
 fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
     let host = &ctx.host;
     let roots = ctx.roots()?;
+    let roots = &roots;
     let accounts = Accounts::read(host);
-    let (twin_meta_id, twin_meta) = twin_metadata_with_id(twin)?;
-
     let rules = Rules::new(&ctx.home, ctx.excludes()?, ctx.config.max_file_size()?);
-    // The twin's working tree and the machine are read at the same time, and git lists the
-    // baseline meanwhile. Each walk has its own stat cache; a cache that cannot be saved only
-    // costs time on the next run.
-    let (baseline, twin_map, walked) = std::thread::scope(|s| {
-        let base = s.spawn(|| baseline_states(ctx, twin, &roots, twin_meta_id, &twin_meta));
-        let walk = s.spawn(|| {
-            let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
-            let res = twin_states(twin, &roots, &twin_meta, &mut cache);
+    // The machine is walked while the twin's metadata.txt is read, then the twin's working
+    // tree is walked and git lists the baseline. Each walk has its own stat cache; a cache
+    // that cannot be saved only costs time on the next run.
+    let mut twin_meta = None;
+    let read = std::thread::scope(|s| {
+        let machine = s.spawn(|| {
+            let mut cache = StatCache::load(&ctx.state_dir(), host.root());
+            let walked = files::collect(host, roots, &rules, &mut cache, !ctx.global.quiet);
             let _ = cache.save();
-            res
+            walked
         });
-        let mut cache = StatCache::load(&ctx.state_dir(), host.root());
-        let walked = files::collect(host, &roots, &rules, &mut cache, !ctx.global.quiet);
+        let (id, meta) = match twin_meta.insert(twin_metadata_with_id(twin)) {
+            Ok((id, meta)) => (*id, &*meta),
+            Err(_) => return None,
+        };
+        let base = s.spawn(move || baseline_states(ctx, twin, roots, id, meta));
+        let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
+        let twin_map = twin_states(twin, roots, meta, &mut cache);
         let _ = cache.save();
-        (base.join(), walk.join(), walked)
+        drop(cache);
+        Some((base.join(), twin_map, machine.join()))
     });
     let panicked = |_| Error::failed("a reader thread panicked; please report this as a bug");
-    let twin_map = twin_map.map_err(panicked)??;
-    let baseline = baseline.map_err(panicked)??;
+    let (baseline, twin_map, walked) = match (read, twin_meta) {
+        (Some((b, t, w)), _) => (b.map_err(panicked)??, t?, w.map_err(panicked)?),
+        (None, Some(Err(e))) => return Err(e),
+        (None, _) => {
+            return Err(Error::failed("the twin's metadata.txt was not read; please report this as a bug"))
+        }
+    };
     // `collect` sorted the nodes by path: the map is built in one pass.
     let mut live = Vec::with_capacity(walked.nodes.len());
     for n in walked.nodes {
