@@ -26,6 +26,7 @@ mod remote;
 mod secrets;
 mod services;
 mod snapshot;
+mod sorted;
 mod startup;
 mod statcache;
 mod twin;

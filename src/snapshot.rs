@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::files::{self, Accounts, Kind, Reason, Rules};
+use crate::sorted::{next_key, take};
 use crate::statcache::StatCache;
 use crate::twin::{blob_id, BlobId, Entry, Oid, Twin};
 use crate::{facts, packages, services, startup, Ctx};
@@ -165,7 +166,7 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
     loop {
         let h_next = if base_is_head { None } else { hs.peek().map(|e| e.0) };
         let next = [os.peek().map(|e| e.0), ts.peek().map(|e| e.0), bs.peek().map(|e| e.0), h_next];
-        let Some(path) = next.into_iter().flatten().min() else { break };
+        let Some(path) = next_key(next) else { break };
         let o = take(&mut os, path).copied().flatten();
         let t = take(&mut ts, path).copied();
         let b = take(&mut bs, path).map(Item::of);
@@ -231,9 +232,7 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
     let mut blobs: Vec<Vec<u8>> = Vec::new();
     let mut os = obs.items.iter().peekable();
     let mut hs = head_entries.iter().filter(|(p, _)| whole_item(p)).peekable();
-    loop {
-        let next = [os.peek().map(|e| e.0), hs.peek().map(|e| e.0)];
-        let Some(path) = next.into_iter().flatten().min() else { break };
+    while let Some(path) = next_key([os.peek().map(|e| e.0), hs.peek().map(|e| e.0)]) {
         let o = take(&mut os, path).copied().flatten();
         let h = take(&mut hs, path).map(Item::of);
         if o == h || (journal_only && path == JOURNAL_TXT) {
@@ -298,15 +297,6 @@ impl Item {
     fn of(e: &Entry) -> Item {
         Item { link: e.link, oid: e.oid }
     }
-}
-
-/// The value at `key` of a sorted map's iterator, when its next key is `key` (the merge of
-/// `run`: each map is walked once, in order, instead of looked up per path).
-fn take<'a, V: 'a>(
-    it: &mut std::iter::Peekable<impl Iterator<Item = (&'a String, &'a V)>>,
-    key: &str,
-) -> Option<&'a V> {
-    it.next_if(|(k, _)| k.as_str() == key).map(|(_, v)| v)
 }
 
 /// The baseline and HEAD, with HEAD's items and keyed files.

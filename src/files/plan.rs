@@ -7,10 +7,11 @@
 //! person can uncomment them to make the machine equal to the twin anyway. With no baseline (a
 //! fresh clone) or `--mirror`, every difference is a desired change.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub(crate) use crate::planfile::Class;
 use crate::planfile::{FileState, Line};
+use crate::sorted::{next_key, take};
 
 /// The three states of every path, machine paths as keys. A path missing from a map is absent
 /// there.
@@ -90,21 +91,24 @@ fn verb(twin: &FileState, live: &FileState) -> Option<&'static str> {
 
 /// Every path where the twin and the machine differ, sorted by path.
 pub(crate) fn plan(states: &States) -> Vec<Item> {
-    let mut paths: BTreeSet<&String> = states.twin.keys().chain(states.live.keys()).collect();
-    if let Some(b) = &states.baseline {
-        paths.extend(b.keys());
-    }
+    let absent = FileState::Absent;
+    // The three sorted maps walked side by side; only what is planned is copied.
+    let mut ts = states.twin.iter().peekable();
+    let mut ls = states.live.iter().peekable();
+    let mut bs = states.baseline.iter().flatten().peekable();
     let mut res = Vec::new();
-    for path in paths {
-        let get = |m: &BTreeMap<String, FileState>| m.get(path).cloned().unwrap_or(FileState::Absent);
-        let (t, l) = (get(&states.twin), get(&states.live));
-        if same(&t, &l) || (is_absent(&t) && matches!(l, FileState::Dir)) {
+    while let Some(path) = next_key([ts.peek().map(|e| e.0), ls.peek().map(|e| e.0), bs.peek().map(|e| e.0)])
+    {
+        let t = take(&mut ts, path).unwrap_or(&absent);
+        let l = take(&mut ls, path).unwrap_or(&absent);
+        let b = take(&mut bs, path);
+        if same(t, l) || (is_absent(t) && matches!(l, FileState::Dir)) {
             continue;
         }
-        let b = states.baseline.as_ref().map(get);
-        let class = match &b {
+        let b = states.baseline.as_ref().map(|_| b.unwrap_or(&absent));
+        let class = match b {
             None => Class::Desired,
-            Some(b) => match (same(&t, b), same(&l, b)) {
+            Some(b) => match (same(t, b), same(l, b)) {
                 (true, _) => Class::Drift,
                 (false, true) => Class::Desired,
                 (false, false) => Class::Conflict,
@@ -113,10 +117,10 @@ pub(crate) fn plan(states: &States) -> Vec<Item> {
         res.push(Item {
             path: path.clone(),
             class,
-            verb: verb(&t, &l),
-            twin: t,
-            live: l,
-            base: b.unwrap_or(FileState::Absent),
+            verb: verb(t, l),
+            twin: t.clone(),
+            live: l.clone(),
+            base: b.cloned().unwrap_or(FileState::Absent),
         });
     }
     res

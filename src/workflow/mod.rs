@@ -24,6 +24,7 @@ use crate::journal;
 use crate::name::Name;
 use crate::planfile::{self, Domain, FileState, Line, Meta, Plan, Planned};
 use crate::snapshot::{self, CRONTAB_TXT, DESIRED_STATE_TXT, DPKG_TXT, METADATA_TXT};
+use crate::sorted::not_in;
 use crate::statcache::StatCache;
 use crate::twin::{blob_id, BlobId, Twin};
 use crate::{packages, services, startup, Ctx};
@@ -415,19 +416,6 @@ fn baseline_states(
     Ok(Some(states.into_iter().collect()))
 }
 
-/// The keys of `sorted` (in order) that `map` does not hold.
-fn not_in<'a, V>(sorted: impl Iterator<Item = &'a String>, map: &BTreeMap<String, V>) -> Vec<String> {
-    let mut have = map.keys().peekable();
-    let mut res = Vec::new();
-    for k in sorted {
-        while have.next_if(|h| *h < k).is_some() {}
-        if have.peek() != Some(&k) {
-            res.push(k.clone());
-        }
-    }
-    res
-}
-
 /// Reads the three states of every file path: baseline, twin, machine.
 fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
     let host = &ctx.host;
@@ -707,17 +695,4 @@ fn twin_states(
     }
 
     Ok(twin_map)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn not_in_finds_the_keys_the_map_lacks() {
-        let map: BTreeMap<String, ()> = ["/b", "/d", "/e"].map(|k| (k.to_string(), ())).into();
-        let sorted: Vec<String> = ["/a", "/b", "/c", "/e", "/f"].map(String::from).into();
-        assert_eq!(not_in(sorted.iter(), &map), ["/a", "/c", "/f"]);
-        assert_eq!(not_in(sorted.iter(), &BTreeMap::<String, ()>::new()), sorted);
-    }
 }
