@@ -455,21 +455,22 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
     };
     // `collect` sorted the nodes by path: the map is built in one pass.
     let mut live = Vec::with_capacity(walked.nodes.len());
+    // Most files share an owner and a group: the last names are reused.
+    let (mut last_user, mut last_group) = ((u32::MAX, Name::from("")), (u32::MAX, Name::from("")));
     for n in walked.nodes {
+        if n.kind == Kind::Dir {
+            continue;
+        }
+        if last_user.0 != n.uid {
+            last_user = (n.uid, accounts.user(n.uid).into());
+        }
+        if last_group.0 != n.gid {
+            last_group = (n.gid, accounts.group(n.gid).into());
+        }
+        let (owner, group) = (last_user.1.clone(), last_group.1.clone());
         let state = match n.kind {
-            Kind::Dir => continue,
-            Kind::Link => FileState::Link {
-                oid: n.oid,
-                owner: Some((accounts.user(n.uid).into(), accounts.group(n.gid).into())),
-            },
-            Kind::File => FileState::File {
-                oid: n.oid,
-                meta: Some(Meta {
-                    mode: n.mode & 0o7777,
-                    owner: accounts.user(n.uid).into(),
-                    group: accounts.group(n.gid).into(),
-                }),
-            },
+            Kind::Link => FileState::Link { oid: n.oid, owner: Some((owner, group)) },
+            _ => FileState::File { oid: n.oid, meta: Some(Meta { mode: n.mode & 0o7777, owner, group }) },
         };
         live.push((n.path, state));
     }
