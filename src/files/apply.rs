@@ -148,7 +148,7 @@ pub(crate) fn twin_state_cached(
         Found::Here(m) => m,
     };
     let full = base.join(path.trim_start_matches('/'));
-    twin_state_walked(&full, &m, twin_meta, path, cache)
+    twin_state_walked(&full, &m, twin_meta.get(path), path, cache)
 }
 
 /// Whether the twin's folder for machine folder `root` is a real folder, reached without
@@ -164,15 +164,16 @@ pub(crate) fn twin_root_is_dir(twin_dir: &Path, root: &str) -> Result<bool, Stri
 }
 
 /// `twin_state_cached` for an entry met by a walk of the twin that follows no symlink from a
-/// folder `twin_root_is_dir` accepted: `m` is the entry's own `lstat`, `full` its path.
+/// folder `twin_root_is_dir` accepted: `m` is the entry's own `lstat`, `full` its path, `meta`
+/// its `metadata.txt` fields.
 pub(crate) fn twin_state_walked(
     full: &Path,
     m: &std::fs::Metadata,
-    twin_meta: &BTreeMap<String, Name>,
+    meta: Option<&Name>,
     path: &str,
     cache: &mut StatCache,
 ) -> Result<FileState, String> {
-    let meta = twin_meta.get(path).map(|m| m.split(' ').collect::<Vec<_>>());
+    let meta = meta.and_then(|m| words(m));
     let ft = m.file_type();
     let mut oid = |link| match cache.lookup(full, m) {
         Some(oid) => Ok(oid),
@@ -184,17 +185,17 @@ pub(crate) fn twin_state_walked(
         }
     };
     Ok(if ft.is_symlink() {
-        let owner = match meta.as_deref() {
-            Some(["l", _, o, g]) => Some((Name::from(*o), Name::from(*g))),
+        let owner = match meta {
+            Some(["l", _, o, g]) => Some((Name::from(o), Name::from(g))),
             _ => None,
         };
         FileState::Link { oid: oid(true)?, owner }
     } else if ft.is_file() {
-        let meta = match meta.as_deref() {
+        let meta = match meta {
             Some(["f", mode, o, g]) => u32::from_str_radix(mode, 8).ok().map(|mode| Meta {
                 mode,
-                owner: Name::from(*o),
-                group: Name::from(*g),
+                owner: Name::from(o),
+                group: Name::from(g),
             }),
             _ => None,
         };
@@ -202,6 +203,13 @@ pub(crate) fn twin_state_walked(
     } else {
         FileState::Absent
     })
+}
+
+/// The four fields of a `metadata.txt` line (`TYPE MODE OWNER GROUP`), without a list.
+pub(crate) fn words(fields: &str) -> Option<[&str; 4]> {
+    let mut it = fields.split(' ');
+    let res = [it.next()?, it.next()?, it.next()?, it.next()?];
+    it.next().is_none().then_some(res)
 }
 
 /// Checks every line of a files plan against the machine and the twin, before anything runs.
@@ -329,8 +337,7 @@ fn prepare(t: &Target, path: &str, live: &FileState, twin: &FileState) -> Result
         .map_err(|e| format!("cannot look at {}: {e}", existing.display()))?;
     let (mut puid, mut pgid) = (base.uid(), base.gid());
     for d in missing.into_iter().rev() {
-        let (mode, uid, gid) = match t.twin_meta.get(&d).map(|m| m.split(' ').collect::<Vec<_>>()).as_deref()
-        {
+        let (mode, uid, gid) = match t.twin_meta.get(&d).and_then(|m| words(m)) {
             Some(["d", mode, o, g]) => {
                 let (u, g) = ids(o, g)?;
                 (u32::from_str_radix(mode, 8).unwrap_or(0o755), u, g)

@@ -11,12 +11,13 @@ mod apply;
 
 pub(crate) use apply::{apply, undo};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::error::{Error, Result};
+use crate::fasthash::Fast;
 use crate::files::apply as fapply;
 use crate::files::plan::{self as fplan, Class, Item, States};
 use crate::files::{self, Accounts, Kind, Rules};
@@ -24,7 +25,7 @@ use crate::journal;
 use crate::name::Name;
 use crate::planfile::{self, Domain, FileState, Line, Meta, Plan, Planned};
 use crate::snapshot::{self, CRONTAB_TXT, DESIRED_STATE_TXT, DPKG_TXT, METADATA_TXT};
-use crate::sorted::not_in;
+use crate::sorted::{not_in, take};
 use crate::statcache::StatCache;
 use crate::twin::{blob_id, BlobId, Twin};
 use crate::{packages, services, startup, Ctx};
@@ -387,24 +388,27 @@ fn baseline_states(
         }
     };
     let mut states = Vec::new();
+    // Both are in path order: the metadata lines are walked alongside the listing.
+    let mut metas = meta.iter().peekable();
     for (tpath, e) in entries {
         let Some(path) = tpath.strip_prefix("filesystem") else { continue };
         if !under_roots(path, roots) {
             continue;
         }
-        let words: Vec<&str> = meta.get(path).map(|m| m.split(' ').collect()).unwrap_or_default();
+        while metas.next_if(|(k, _)| k.as_str() < path).is_some() {}
+        let words = take(&mut metas, path).and_then(|m| fapply::words(m));
         let state = if e.link {
-            let owner = match words.as_slice() {
-                ["l", _, o, g] => Some((Name::from(*o), Name::from(*g))),
+            let owner = match words {
+                Some(["l", _, o, g]) => Some((Name::from(o), Name::from(g))),
                 _ => None,
             };
             FileState::Link { oid: e.oid, owner }
         } else {
-            let meta = match words.as_slice() {
-                ["f", mode, o, g] => u32::from_str_radix(mode, 8).ok().map(|mode| Meta {
+            let meta = match words {
+                Some(["f", mode, o, g]) => u32::from_str_radix(mode, 8).ok().map(|mode| Meta {
                     mode,
-                    owner: Name::from(*o),
-                    group: Name::from(*g),
+                    owner: Name::from(o),
+                    group: Name::from(g),
                 }),
                 _ => None,
             };
@@ -653,6 +657,9 @@ fn twin_states(
     cache: &mut StatCache,
 ) -> Result<BTreeMap<String, FileState>> {
     let mut twin_map = BTreeMap::new();
+    // The walk meets paths in no order: a hash index answers its lookups (a map of sorted
+    // strings cost fifteen comparisons of long paths each).
+    let index: HashMap<&str, &Name, Fast> = twin_meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
     for root in roots {
         let top = twin.dir().join(snapshot::twin_path(root).trim_start_matches('/'));
         // Every folder on the way to the root's folder is looked at once; below it the walk
@@ -679,7 +686,7 @@ fn twin_states(
             if rel.is_none() {
                 return false;
             }
-            match fapply::twin_state_walked(fs_path, m, twin_meta, &path, cache) {
+            match fapply::twin_state_walked(fs_path, m, index.get(path.as_str()).copied(), &path, cache) {
                 Ok(FileState::Absent) => {}
                 Ok(state) => {
                     twin_map.insert(path, state);
