@@ -308,8 +308,7 @@ struct Refs {
 }
 
 fn read_refs(twin: &Twin, host: &crate::host::Host) -> Result<Refs> {
-    let baseline = twin.baseline(host)?;
-    let head = twin.head(host)?;
+    let (head, baseline) = twin.head_and_baseline(host)?;
     let (head_items, head_texts) = match &head {
         Some(h) => (
             twin.ls_tree(host, h, &["filesystem", "system"])?,

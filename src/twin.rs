@@ -200,6 +200,19 @@ impl Twin {
         self.resolve(host, BASELINE_REF)
     }
 
+    /// HEAD and the baseline, each None when it does not exist, from one git process (a
+    /// snapshot and a plan need both, and each process start is time on a no-op run).
+    pub(crate) fn head_and_baseline(&self, host: &Host) -> Result<(Option<Oid>, Option<Oid>)> {
+        let input = format!("HEAD^{{commit}}\n{BASELINE_REF}^{{commit}}\n");
+        let out = host.run(
+            &self
+                .git("read HEAD and the baseline")
+                .args(["cat-file", "--batch-check=%(objectname)"])
+                .stdin(input.into_bytes()),
+        )?;
+        Ok(parse_two_ids(&out.stdout_text()))
+    }
+
     /// Every file and symlink of a commit's tree, under the given folders.
     pub(crate) fn ls_tree(&self, host: &Host, rev: &str, under: &[&str]) -> Result<BTreeMap<String, Entry>> {
         let out = host.run(
@@ -636,6 +649,15 @@ impl Twin {
     }
 }
 
+/// Two lines of `cat-file --batch-check=%(objectname)`: an id, or `NAME missing`.
+fn parse_two_ids(out: &str) -> (Option<Oid>, Option<Oid>) {
+    let mut ids = out.lines().map(|l| {
+        let l = l.trim();
+        (l.len() == 40 && l.bytes().all(|b| b.is_ascii_hexdigit())).then(|| l.to_string())
+    });
+    (ids.next().flatten(), ids.next().flatten())
+}
+
 fn parse_log_line(line: &str) -> Option<LogEntry> {
     let mut it = line.splitn(4, '\x1f');
     Some(LogEntry {
@@ -755,6 +777,15 @@ mod tests {
         // `printf 'hello\n' | git hash-object --stdin`
         assert_eq!(blob_id(b"hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
         assert_eq!(blob_id(b""), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+    }
+
+    #[test]
+    fn parses_two_ids_or_missing() {
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        assert_eq!(parse_two_ids(&format!("{a}\n{b}\n")), (Some(a.clone()), Some(b)));
+        let missing = format!("{a}\nrefs/twinsync/baseline^{{commit}} missing\n");
+        assert_eq!(parse_two_ids(&missing), (Some(a), None));
+        assert_eq!(parse_two_ids("HEAD^{commit} missing\nx missing\n"), (None, None));
     }
 
     #[test]

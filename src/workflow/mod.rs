@@ -122,11 +122,11 @@ fn baseline(ctx: &Ctx, twin: &Twin) -> Result<Option<String>> {
 }
 
 /// Plans one domain: reads its three states and lets its pure planner decide. `baseline` is
-/// the commit the keyed domains compare with (None: two-way); files read their own.
+/// the commit the planners compare with (None: two-way).
 fn planning(ctx: &Ctx, twin: &Twin, baseline: Option<String>, domain: Domain) -> Result<Planning> {
     match domain {
         Domain::Files => {
-            let states = file_states(ctx, twin)?;
+            let states = file_states(ctx, twin, baseline.as_deref())?;
             let items = fplan::plan(&states);
             let mut p = Planning::new(domain, baseline.filter(|_| states.baseline.is_some()));
             let n = |c: Class| {
@@ -270,8 +270,9 @@ fn file_row(item: &Item, two_way: bool) -> String {
 /// `twinsync plan [DOMAIN...]`
 pub(crate) fn plan(ctx: &Ctx, names: &[String]) -> Result<ExitCode> {
     let twin = ctx.twin()?;
-    let baseline = baseline(ctx, &twin)?;
-    let head = twin.head(&ctx.host)?.unwrap_or_else(|| "none".to_string());
+    let (head, baseline) = twin.head_and_baseline(&ctx.host)?;
+    let baseline = baseline.filter(|_| !ctx.global.mirror);
+    let head = head.unwrap_or_else(|| "none".to_string());
     // Every domain is planned before any plan file is written: bad input in one writes none.
     let mut plannings = Vec::new();
     for domain in domains(names) {
@@ -360,28 +361,24 @@ fn under_roots(path: &str, roots: &[String]) -> bool {
     roots.iter().any(|r| path.strip_prefix(r.as_str()).is_some_and(|rest| rest.starts_with('/')))
 }
 
-/// The baseline's state of every file path under the captured roots; None without a baseline
-/// (or with `--mirror`).
+/// The state in baseline commit `b` of every file path under the captured roots.
 fn baseline_states(
     ctx: &Ctx,
     twin: &Twin,
+    b: &str,
     roots: &[String],
     twin_meta_id: BlobId,
     twin_meta: &BTreeMap<String, Name>,
-) -> Result<Option<BTreeMap<String, FileState>>> {
+) -> Result<BTreeMap<String, FileState>> {
     let host = &ctx.host;
-    let b = match (ctx.global.mirror, twin.baseline(host)?) {
-        (false, Some(b)) => b,
-        _ => return Ok(None),
-    };
-    let mut entries = twin.ls_tree(host, &b, &["filesystem", METADATA_TXT])?;
+    let mut entries = twin.ls_tree(host, b, &["filesystem", METADATA_TXT])?;
     // Usually the twin's metadata.txt is the baseline's (the same blob): it is then neither
     // read nor parsed a second time.
     let own;
     let meta = match entries.remove(METADATA_TXT) {
         Some(e) if e.oid == twin_meta_id => twin_meta,
         _ => {
-            let text = twin.read_files(host, &b, &[METADATA_TXT])?;
+            let text = twin.read_files(host, b, &[METADATA_TXT])?;
             let text = text.get(METADATA_TXT).map(|v| String::from_utf8_lossy(v).into_owned());
             own = files::parse_metadata(&text.unwrap_or_default()).unwrap_or_default();
             &own
@@ -417,11 +414,11 @@ fn baseline_states(
         states.push((path.to_string(), state));
     }
     // In the listing's order, which is path order: the map is built in one pass.
-    Ok(Some(states.into_iter().collect()))
+    Ok(states.into_iter().collect())
 }
 
 /// Reads the three states of every file path: baseline, twin, machine.
-fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
+fn file_states(ctx: &Ctx, twin: &Twin, baseline: Option<&str>) -> Result<States> {
     let host = &ctx.host;
     let roots = ctx.roots()?;
     let roots = &roots;
@@ -442,7 +439,8 @@ fn file_states(ctx: &Ctx, twin: &Twin) -> Result<States> {
             Ok((id, meta)) => (*id, &*meta),
             Err(_) => return None,
         };
-        let base = s.spawn(move || baseline_states(ctx, twin, roots, id, meta));
+        let base =
+            s.spawn(move || baseline.map(|b| baseline_states(ctx, twin, b, roots, id, meta)).transpose());
         let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
         let twin_map = twin_states(twin, roots, meta, &mut cache);
         let _ = cache.save();
@@ -584,7 +582,7 @@ pub(crate) fn diff_text(ctx: &Ctx, paths: &[String], color: bool) -> Result<Stri
             )));
         }
     }
-    let states = file_states(ctx, &twin)?;
+    let states = file_states(ctx, &twin, baseline(ctx, &twin)?.as_deref())?;
     let items = fplan::plan(&states);
     let wanted = |path: &str| {
         paths.is_empty()
