@@ -173,7 +173,6 @@ pub(crate) fn twin_state_walked(
     path: &str,
     cache: &mut StatCache,
 ) -> Result<FileState, String> {
-    let meta = meta.and_then(|m| words(m));
     let ft = m.file_type();
     let mut oid = |link| match cache.lookup(full, m) {
         Some(oid) => Ok(oid),
@@ -184,25 +183,41 @@ pub(crate) fn twin_state_walked(
             Ok::<_, String>(oid)
         }
     };
-    Ok(if ft.is_symlink() {
-        let owner = match meta {
-            Some(["l", _, o, g]) => Some((Name::from(o), Name::from(g))),
-            _ => None,
-        };
-        FileState::Link { oid: oid(true)?, owner }
+    let state = if ft.is_symlink() {
+        FileState::Link { oid: oid(true)?, owner: None }
     } else if ft.is_file() {
-        let meta = match meta {
-            Some(["f", mode, o, g]) => u32::from_str_radix(mode, 8).ok().map(|mode| Meta {
-                mode,
-                owner: Name::from(o),
-                group: Name::from(g),
-            }),
-            _ => None,
-        };
-        FileState::File { oid: oid(false)?, meta }
+        FileState::File { oid: oid(false)?, meta: None }
     } else {
         FileState::Absent
-    })
+    };
+    Ok(with_meta(state, meta))
+}
+
+/// A state read without its metadata, with the owner, group and mode of its `metadata.txt`
+/// fields where they fit its kind (`f` for a file, `l` for a symlink).
+pub(crate) fn with_meta(state: FileState, meta: Option<&Name>) -> FileState {
+    let words = meta.and_then(|m| words(m));
+    match state {
+        FileState::Link { oid, .. } => {
+            let owner = match words {
+                Some(["l", _, o, g]) => Some((Name::from(o), Name::from(g))),
+                _ => None,
+            };
+            FileState::Link { oid, owner }
+        }
+        FileState::File { oid, .. } => {
+            let meta = match words {
+                Some(["f", mode, o, g]) => u32::from_str_radix(mode, 8).ok().map(|mode| Meta {
+                    mode,
+                    owner: Name::from(o),
+                    group: Name::from(g),
+                }),
+                _ => None,
+            };
+            FileState::File { oid, meta }
+        }
+        other => other,
+    }
 }
 
 /// The four fields of a `metadata.txt` line (`TYPE MODE OWNER GROUP`), without a list.

@@ -435,21 +435,35 @@ fn file_states(ctx: &Ctx, twin: &Twin, baseline: Option<&str>) -> Result<States>
             let _ = cache.save();
             walked
         });
+        let walk = s.spawn(|| {
+            let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
+            let res = twin_states(twin, roots, &mut cache);
+            let _ = cache.save();
+            res
+        });
         let (id, meta) = match twin_meta.insert(twin_metadata_with_id(twin)) {
             Ok((id, meta)) => (*id, &*meta),
             Err(_) => return None,
         };
         let base =
             s.spawn(move || baseline.map(|b| baseline_states(ctx, twin, b, roots, id, meta)).transpose());
-        let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
-        let twin_map = twin_states(twin, roots, meta, &mut cache);
-        let _ = cache.save();
-        drop(cache);
+        // The walk met paths in no order: a hash index answers its lookups (a map of sorted
+        // strings cost fifteen comparisons of long paths each).
+        let index: HashMap<&str, &Name, Fast> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let twin_map = walk.join().map(|states| {
+            states.map(|states| {
+                let with = states.into_iter().map(|(p, st)| {
+                    let st = fapply::with_meta(st, index.get(p.as_str()).copied());
+                    (p, st)
+                });
+                with.collect::<BTreeMap<String, FileState>>()
+            })
+        });
         Some((base.join(), twin_map, machine.join()))
     });
     let panicked = |_| Error::failed("a reader thread panicked; please report this as a bug");
     let (baseline, twin_map, walked) = match (read, twin_meta) {
-        (Some((b, t, w)), _) => (b.map_err(panicked)??, t?, w.map_err(panicked)?),
+        (Some((b, t, w)), _) => (b.map_err(panicked)??, t.map_err(panicked)??, w.map_err(panicked)?),
         (None, Some(Err(e))) => return Err(e),
         (None, _) => {
             return Err(Error::failed("the twin's metadata.txt was not read; please report this as a bug"))
@@ -647,17 +661,10 @@ fn snapshot_after(ctx: &Ctx, twin: &Twin, message: &str) -> Result<()> {
 }
 
 /// The twin's version of every file under the captured roots (the working tree, walked
-/// without following symlinks), blob ids from the stat cache where the file is unchanged.
-fn twin_states(
-    twin: &Twin,
-    roots: &[String],
-    twin_meta: &BTreeMap<String, Name>,
-    cache: &mut StatCache,
-) -> Result<BTreeMap<String, FileState>> {
-    let mut twin_map = BTreeMap::new();
-    // The walk meets paths in no order: a hash index answers its lookups (a map of sorted
-    // strings cost fifteen comparisons of long paths each).
-    let index: HashMap<&str, &Name, Fast> = twin_meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+/// without following symlinks), blob ids from the stat cache where the file is unchanged;
+/// in the walk's order, without their `metadata.txt` fields (`fapply::with_meta` adds them).
+fn twin_states(twin: &Twin, roots: &[String], cache: &mut StatCache) -> Result<Vec<(String, FileState)>> {
+    let mut twin_map = Vec::with_capacity(cache.len());
     for root in roots {
         let top = twin.dir().join(snapshot::twin_path(root).trim_start_matches('/'));
         // Every folder on the way to the root's folder is looked at once; below it the walk
@@ -684,11 +691,9 @@ fn twin_states(
             if rel.is_none() {
                 return false;
             }
-            match fapply::twin_state_walked(fs_path, m, index.get(path.as_str()).copied(), &path, cache) {
+            match fapply::twin_state_walked(fs_path, m, None, &path, cache) {
                 Ok(FileState::Absent) => {}
-                Ok(state) => {
-                    twin_map.insert(path, state);
-                }
+                Ok(state) => twin_map.push((path, state)),
                 Err(why) => {
                     failed.get_or_insert(why);
                 }
