@@ -148,7 +148,7 @@ pub(crate) fn twin_state_cached(
         Found::Here(m) => m,
     };
     let full = base.join(path.trim_start_matches('/'));
-    twin_state_walked(&full, &m, twin_meta.get(path), path, cache)
+    twin_state_walked(&full, &m, twin_meta.get(path).map(|n| n.as_str()), path, cache)
 }
 
 /// Whether the twin's folder for machine folder `root` is a real folder, reached without
@@ -169,7 +169,7 @@ pub(crate) fn twin_root_is_dir(twin_dir: &Path, root: &str) -> Result<bool, Stri
 pub(crate) fn twin_state_walked(
     full: &Path,
     m: &std::fs::Metadata,
-    meta: Option<&Name>,
+    meta: Option<&str>,
     path: &str,
     cache: &mut StatCache,
 ) -> Result<FileState, String> {
@@ -195,8 +195,8 @@ pub(crate) fn twin_state_walked(
 
 /// A state read without its metadata, with the owner, group and mode of its `metadata.txt`
 /// fields where they fit its kind (`f` for a file, `l` for a symlink).
-pub(crate) fn with_meta(state: FileState, meta: Option<&Name>) -> FileState {
-    let words = meta.and_then(|m| words(m));
+pub(crate) fn with_meta(state: FileState, meta: Option<&str>) -> FileState {
+    let words = meta.and_then(words);
     match state {
         FileState::Link { oid, .. } => {
             let owner = match words {

@@ -320,6 +320,13 @@ fn machine_path(host: &Host, path: &std::path::Path) -> Option<String> {
 /// Reads `metadata.txt` into PATH → `TYPE MODE OWNER GROUP`; errors carry the line number.
 pub(crate) fn parse_metadata(text: &str) -> Result<BTreeMap<String, Name>, String> {
     // A sorted list makes the map in one pass (the file is written in path order).
+    let lines = parse_metadata_lines(text)?;
+    Ok(lines.into_iter().map(|(path, fields)| (path.to_string(), Name::from(fields))).collect())
+}
+
+/// `parse_metadata` without a copy: (PATH, `TYPE MODE OWNER GROUP`) borrowed from the text,
+/// sorted by path.
+pub(crate) fn parse_metadata_lines(text: &str) -> Result<Vec<(&str, &str)>, String> {
     let mut res = Vec::new();
     for (idx, line) in text.lines().enumerate() {
         let line_number = idx + 1;
@@ -353,7 +360,7 @@ pub(crate) fn parse_metadata(text: &str) -> Result<BTreeMap<String, Name>, Strin
         let path = res.iter().find(|r| r.2 == line_number).map(|r| r.0).unwrap_or_default();
         return Err(format!("metadata.txt:{line_number}: '{path}' is listed twice"));
     }
-    Ok(res.into_iter().map(|(path, fields, _)| (path.to_string(), Name::from(fields))).collect())
+    Ok(res.into_iter().map(|(path, fields, _)| (path, fields)).collect())
 }
 
 pub(crate) fn render_metadata_map(map: &BTreeMap<String, Name>) -> String {

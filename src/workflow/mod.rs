@@ -25,7 +25,7 @@ use crate::journal;
 use crate::name::Name;
 use crate::planfile::{self, Domain, FileState, Line, Meta, Plan, Planned};
 use crate::snapshot::{self, CRONTAB_TXT, DESIRED_STATE_TXT, DPKG_TXT, METADATA_TXT};
-use crate::sorted::{not_in, take};
+use crate::sorted::not_in;
 use crate::statcache::StatCache;
 use crate::twin::{blob_id, BlobId, Twin};
 use crate::{packages, services, startup, Ctx};
@@ -342,19 +342,24 @@ pub(crate) fn status_text(ctx: &Ctx) -> Result<String> {
 
 /// The twin's `metadata.txt` (working tree), parsed.
 fn twin_metadata(twin: &Twin) -> Result<BTreeMap<String, Name>> {
-    Ok(twin_metadata_with_id(twin)?.1)
+    let text = twin_metadata_text(twin)?;
+    let lines = twin_metadata_lines(&text)?;
+    Ok(lines.into_iter().map(|(path, fields)| (path.to_string(), Name::from(fields))).collect())
 }
 
 /// The twin's `metadata.txt`: its blob id and its lines.
-fn twin_metadata_with_id(twin: &Twin) -> Result<(BlobId, BTreeMap<String, Name>)> {
-    let text = match fs_err::read_to_string(twin.dir().join(METADATA_TXT)) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io("read the twin's metadata.txt", e)),
-    };
-    let meta = files::parse_metadata(&text)
-        .map_err(|e| Error::bad_input(format!("{METADATA_TXT}{}", e.trim_start_matches("metadata.txt"))))?;
-    Ok((blob_id(text.as_bytes()), meta))
+fn twin_metadata_text(twin: &Twin) -> Result<String> {
+    match fs_err::read_to_string(twin.dir().join(METADATA_TXT)) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(Error::io("read the twin's metadata.txt", e)),
+    }
+}
+
+/// The lines of the twin's `metadata.txt` text, sorted by path; bad lines are bad input.
+fn twin_metadata_lines(text: &str) -> Result<Vec<(&str, &str)>> {
+    files::parse_metadata_lines(text)
+        .map_err(|e| Error::bad_input(format!("{METADATA_TXT}{}", e.trim_start_matches("metadata.txt"))))
 }
 
 fn under_roots(path: &str, roots: &[String]) -> bool {
@@ -368,22 +373,23 @@ fn baseline_states(
     b: &str,
     roots: &[String],
     twin_meta_id: BlobId,
-    twin_meta: &BTreeMap<String, Name>,
+    twin_text: &str,
 ) -> Result<BTreeMap<String, FileState>> {
     let host = &ctx.host;
     let mut entries = twin.ls_tree(host, b, &["filesystem", METADATA_TXT])?;
     // Usually the twin's metadata.txt is the baseline's (the same blob): it is then neither
     // read nor parsed a second time.
-    let own;
-    let meta = match entries.remove(METADATA_TXT) {
-        Some(e) if e.oid == twin_meta_id => twin_meta,
+    let own_text;
+    let text = match entries.remove(METADATA_TXT) {
+        Some(e) if e.oid == twin_meta_id => twin_text,
         _ => {
             let text = twin.read_files(host, b, &[METADATA_TXT])?;
-            let text = text.get(METADATA_TXT).map(|v| String::from_utf8_lossy(v).into_owned());
-            own = files::parse_metadata(&text.unwrap_or_default()).unwrap_or_default();
-            &own
+            own_text =
+                text.get(METADATA_TXT).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+            &own_text
         }
     };
+    let meta = files::parse_metadata_lines(text).unwrap_or_default();
     let mut states = Vec::new();
     // Both are in path order: the metadata lines are walked alongside the listing.
     let mut metas = meta.iter().peekable();
@@ -392,8 +398,8 @@ fn baseline_states(
         if !under_roots(path, roots) {
             continue;
         }
-        while metas.next_if(|(k, _)| k.as_str() < path).is_some() {}
-        let words = take(&mut metas, path).and_then(|m| fapply::words(m));
+        while metas.next_if(|(k, _)| *k < path).is_some() {}
+        let words = metas.next_if(|(k, _)| *k == path).and_then(|(_, m)| fapply::words(m));
         let state = if e.link {
             let owner = match words {
                 Some(["l", _, o, g]) => Some((Name::from(o), Name::from(g))),
@@ -424,51 +430,39 @@ fn file_states(ctx: &Ctx, twin: &Twin, baseline: Option<&str>) -> Result<States>
     let roots = &roots;
     let accounts = Accounts::read(host);
     let rules = Rules::new(&ctx.home, ctx.excludes()?, ctx.config.max_file_size()?);
-    // The machine is walked while the twin's metadata.txt is read, then the twin's working
-    // tree is walked and git lists the baseline. Each walk has its own stat cache; a cache
-    // that cannot be saved only costs time on the next run.
-    let mut twin_meta = None;
-    let read = std::thread::scope(|s| {
-        let machine = s.spawn(|| {
-            let mut cache = StatCache::load(&ctx.state_dir(), host.root());
-            let walked = files::collect(host, roots, &rules, &mut cache, !ctx.global.quiet);
-            let _ = cache.save();
-            walked
+    // The machine and the twin's working tree are walked at the same time, and git lists the
+    // baseline meanwhile. Each walk has its own stat cache; a cache that cannot be saved only
+    // costs time on the next run.
+    let twin_text = twin_metadata_text(twin)?;
+    let twin_id = blob_id(twin_text.as_bytes());
+    let (baseline, twin_map, walked) = std::thread::scope(|s| {
+        let base = s.spawn(|| {
+            baseline.map(|b| baseline_states(ctx, twin, b, roots, twin_id, &twin_text)).transpose()
         });
         let walk = s.spawn(|| {
             let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
-            let res = twin_states(twin, roots, &mut cache);
+            let states = twin_states(twin, roots, &mut cache);
             let _ = cache.save();
-            res
+            drop(cache);
+            // The walk met paths in no order: a hash index of the metadata lines answers its
+            // lookups (a map of sorted strings cost fifteen comparisons of long paths each).
+            let meta = twin_metadata_lines(&twin_text)?;
+            let index: HashMap<&str, &str, Fast> = meta.iter().copied().collect();
+            let with = states?.into_iter().map(|(p, st)| {
+                let st = fapply::with_meta(st, index.get(p.as_str()).copied());
+                (p, st)
+            });
+            Ok::<_, Error>(with.collect::<BTreeMap<String, FileState>>())
         });
-        let (id, meta) = match twin_meta.insert(twin_metadata_with_id(twin)) {
-            Ok((id, meta)) => (*id, &*meta),
-            Err(_) => return None,
-        };
-        let base =
-            s.spawn(move || baseline.map(|b| baseline_states(ctx, twin, b, roots, id, meta)).transpose());
-        // The walk met paths in no order: a hash index answers its lookups (a map of sorted
-        // strings cost fifteen comparisons of long paths each).
-        let index: HashMap<&str, &Name, Fast> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let twin_map = walk.join().map(|states| {
-            states.map(|states| {
-                let with = states.into_iter().map(|(p, st)| {
-                    let st = fapply::with_meta(st, index.get(p.as_str()).copied());
-                    (p, st)
-                });
-                with.collect::<BTreeMap<String, FileState>>()
-            })
-        });
-        Some((base.join(), twin_map, machine.join()))
+        let mut cache = StatCache::load(&ctx.state_dir(), host.root());
+        let walked = files::collect(host, roots, &rules, &mut cache, !ctx.global.quiet);
+        let _ = cache.save();
+        (base.join(), walk.join(), walked)
     });
     let panicked = |_| Error::failed("a reader thread panicked; please report this as a bug");
-    let (baseline, twin_map, walked) = match (read, twin_meta) {
-        (Some((b, t, w)), _) => (b.map_err(panicked)??, t.map_err(panicked)??, w.map_err(panicked)?),
-        (None, Some(Err(e))) => return Err(e),
-        (None, _) => {
-            return Err(Error::failed("the twin's metadata.txt was not read; please report this as a bug"))
-        }
-    };
+    // The twin's own errors (a bad metadata.txt is bad input) come before the baseline's.
+    let twin_map = twin_map.map_err(panicked)??;
+    let baseline = baseline.map_err(panicked)??;
     // `collect` sorted the nodes by path: the map is built in one pass.
     let mut live = Vec::with_capacity(walked.nodes.len());
     // Most files share an owner and a group: the last names are reused.
