@@ -215,6 +215,16 @@ impl Twin {
 
     /// Every file and symlink of a commit's tree, under the given folders.
     pub(crate) fn ls_tree(&self, host: &Host, rev: &str, under: &[&str]) -> Result<BTreeMap<String, Entry>> {
+        Ok(self.ls_tree_list(host, rev, under)?.into_iter().collect())
+    }
+
+    /// `ls_tree` as a list sorted by path, for a caller that walks it once.
+    pub(crate) fn ls_tree_list(
+        &self,
+        host: &Host,
+        rev: &str,
+        under: &[&str],
+    ) -> Result<Vec<(String, Entry)>> {
         let out = host.run(
             &self
                 .git("list the files of a snapshot")
@@ -692,8 +702,8 @@ fn parse_diff_tree(out: &[u8]) -> Vec<(Oid, String, Oid)> {
     res
 }
 
-fn parse_ls_tree(out: &[u8]) -> BTreeMap<String, Entry> {
-    // git lists in path order, so the map is built from the sorted list in one pass.
+/// The listing sorted by path (git lists in that order already; it is checked, not assumed).
+fn parse_ls_tree(out: &[u8]) -> Vec<(String, Entry)> {
     let mut res = Vec::new();
     for rec in out.split(|&b| b == 0) {
         let Ok(rec) = std::str::from_utf8(rec) else { continue };
@@ -704,7 +714,11 @@ fn parse_ls_tree(out: &[u8]) -> BTreeMap<String, Entry> {
         let Some(oid) = BlobId::from_hex(oid).filter(|_| kind == "blob") else { continue };
         res.push((path.to_string(), Entry { link: mode == "120000", oid }));
     }
-    res.into_iter().collect()
+    if !res.windows(2).all(|w| w[0].0 < w[1].0) {
+        res.sort_by(|a, b| a.0.cmp(&b.0));
+        res.dedup_by(|a, b| a.0 == b.0);
+    }
+    res
 }
 
 fn parse_cat_file_batch(out: &[u8], paths: &[&str]) -> BTreeMap<String, Vec<u8>> {
@@ -796,7 +810,7 @@ mod tests {
              160000 commit {c}\tsub\x00100644 blob {}\tfilesystem/etc/sha256\x00",
             "d".repeat(64)
         );
-        let map = parse_ls_tree(ls.as_bytes());
+        let map: BTreeMap<String, Entry> = parse_ls_tree(ls.as_bytes()).into_iter().collect();
         assert_eq!(map.len(), 2, "{map:?}");
         assert!(map["filesystem/etc/localtime"].link);
         assert_eq!(map["filesystem/etc/hosts"].oid, a.as_str());

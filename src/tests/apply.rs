@@ -169,6 +169,18 @@ fn a_stale_plan_is_refused_and_nothing_is_applied() {
 }
 
 #[test]
+fn a_broken_metadata_txt_in_the_twin_is_bad_input_and_no_plan_is_written() {
+    let sb = edited();
+    let meta = sb.twin_file("system/files/metadata.txt").unwrap();
+    sb.write_twin("system/files/metadata.txt", &format!("{meta}f 644 root root /etc/broken\n"));
+    let line = meta.lines().count() + 1;
+    let (code, msg) = sb.run(&["plan", "files"]).unwrap_err();
+    assert_eq!(code, 2, "{msg}");
+    assert!(msg.contains(&format!("system/files/metadata.txt:{line}: MODE is four octal digits")), "{msg}");
+    assert!(sb.twin_file("plans/plan-files.txt").is_none(), "nothing was written");
+}
+
+#[test]
 fn bad_plans_exit_2_and_change_nothing() {
     let sb = edited();
     let (code, msg) = sb.run(&["apply", "files", "--yes"]).unwrap_err();

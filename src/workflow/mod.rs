@@ -376,11 +376,11 @@ fn baseline_states(
     twin_text: &str,
 ) -> Result<BTreeMap<String, FileState>> {
     let host = &ctx.host;
-    let mut entries = twin.ls_tree(host, b, &["filesystem", METADATA_TXT])?;
-    // Usually the twin's metadata.txt is the baseline's (the same blob): it is then neither
-    // read nor parsed a second time.
+    let mut entries = twin.ls_tree_list(host, b, &["filesystem", METADATA_TXT])?;
+    let meta_entry = entries.iter().position(|(p, _)| p == METADATA_TXT).map(|i| entries.remove(i).1);
+    // Usually the twin's metadata.txt is the baseline's (the same blob): it is then not read.
     let own_text;
-    let text = match entries.remove(METADATA_TXT) {
+    let text = match meta_entry {
         Some(e) if e.oid == twin_meta_id => twin_text,
         _ => {
             let text = twin.read_files(host, b, &[METADATA_TXT])?;
@@ -393,31 +393,22 @@ fn baseline_states(
     let mut states = Vec::new();
     // Both are in path order: the metadata lines are walked alongside the listing.
     let mut metas = meta.iter().peekable();
-    for (tpath, e) in entries {
-        let Some(path) = tpath.strip_prefix("filesystem") else { continue };
-        if !under_roots(path, roots) {
+    for (mut path, e) in entries {
+        // `filesystem/etc/x` becomes `/etc/x` in the same string.
+        if !path.starts_with("filesystem/") {
             continue;
         }
-        while metas.next_if(|(k, _)| *k < path).is_some() {}
-        let words = metas.next_if(|(k, _)| *k == path).and_then(|(_, m)| fapply::words(m));
-        let state = if e.link {
-            let owner = match words {
-                Some(["l", _, o, g]) => Some((Name::from(o), Name::from(g))),
-                _ => None,
-            };
-            FileState::Link { oid: e.oid, owner }
-        } else {
-            let meta = match words {
-                Some(["f", mode, o, g]) => u32::from_str_radix(mode, 8).ok().map(|mode| Meta {
-                    mode,
-                    owner: Name::from(o),
-                    group: Name::from(g),
-                }),
-                _ => None,
-            };
-            FileState::File { oid: e.oid, meta }
+        path.drain(.."filesystem".len());
+        if !under_roots(&path, roots) {
+            continue;
+        }
+        while metas.next_if(|(k, _)| *k < path.as_str()).is_some() {}
+        let fields = metas.next_if(|(k, _)| *k == path.as_str()).map(|(_, m)| *m);
+        let state = match e.link {
+            true => FileState::Link { oid: e.oid, owner: None },
+            false => FileState::File { oid: e.oid, meta: None },
         };
-        states.push((path.to_string(), state));
+        states.push((path, fapply::with_meta(state, fields)));
     }
     // In the listing's order, which is path order: the map is built in one pass.
     Ok(states.into_iter().collect())
@@ -435,7 +426,7 @@ fn file_states(ctx: &Ctx, twin: &Twin, baseline: Option<&str>) -> Result<States>
     // costs time on the next run.
     let twin_text = twin_metadata_text(twin)?;
     let twin_id = blob_id(twin_text.as_bytes());
-    let (baseline, twin_map, walked) = std::thread::scope(|s| {
+    let (baseline, twin_map, mut live) = std::thread::scope(|s| {
         let base = s.spawn(|| {
             baseline.map(|b| baseline_states(ctx, twin, b, roots, twin_id, &twin_text)).transpose()
         });
@@ -457,34 +448,36 @@ fn file_states(ctx: &Ctx, twin: &Twin, baseline: Option<&str>) -> Result<States>
         let mut cache = StatCache::load(&ctx.state_dir(), host.root());
         let walked = files::collect(host, roots, &rules, &mut cache, !ctx.global.quiet);
         let _ = cache.save();
-        (base.join(), walk.join(), walked)
+        drop(cache);
+        // Built while the other threads may still run.
+        // `collect` sorted the nodes by path: the map is built in one pass.
+        let mut live = Vec::with_capacity(walked.nodes.len());
+        // Most files share an owner and a group: the last names are reused.
+        let (mut last_user, mut last_group) = ((u32::MAX, Name::from("")), (u32::MAX, Name::from("")));
+        for n in walked.nodes {
+            if n.kind == Kind::Dir {
+                continue;
+            }
+            if last_user.0 != n.uid {
+                last_user = (n.uid, accounts.user(n.uid).into());
+            }
+            if last_group.0 != n.gid {
+                last_group = (n.gid, accounts.group(n.gid).into());
+            }
+            let (owner, group) = (last_user.1.clone(), last_group.1.clone());
+            let state = match n.kind {
+                Kind::Link => FileState::Link { oid: n.oid, owner: Some((owner, group)) },
+                _ => FileState::File { oid: n.oid, meta: Some(Meta { mode: n.mode & 0o7777, owner, group }) },
+            };
+            live.push((n.path, state));
+        }
+        let live: BTreeMap<String, FileState> = live.into_iter().collect();
+        (base.join(), walk.join(), live)
     });
     let panicked = |_| Error::failed("a reader thread panicked; please report this as a bug");
     // The twin's own errors (a bad metadata.txt is bad input) come before the baseline's.
     let twin_map = twin_map.map_err(panicked)??;
     let baseline = baseline.map_err(panicked)??;
-    // `collect` sorted the nodes by path: the map is built in one pass.
-    let mut live = Vec::with_capacity(walked.nodes.len());
-    // Most files share an owner and a group: the last names are reused.
-    let (mut last_user, mut last_group) = ((u32::MAX, Name::from("")), (u32::MAX, Name::from("")));
-    for n in walked.nodes {
-        if n.kind == Kind::Dir {
-            continue;
-        }
-        if last_user.0 != n.uid {
-            last_user = (n.uid, accounts.user(n.uid).into());
-        }
-        if last_group.0 != n.gid {
-            last_group = (n.gid, accounts.group(n.gid).into());
-        }
-        let (owner, group) = (last_user.1.clone(), last_group.1.clone());
-        let state = match n.kind {
-            Kind::Link => FileState::Link { oid: n.oid, owner: Some((owner, group)) },
-            _ => FileState::File { oid: n.oid, meta: Some(Meta { mode: n.mode & 0o7777, owner, group }) },
-        };
-        live.push((n.path, state));
-    }
-    let mut live: BTreeMap<String, FileState> = live.into_iter().collect();
     // The paths the twin or the baseline has and the walk did not meet, found by walking the
     // sorted maps side by side.
     let mut others: Vec<String> = not_in(twin_map.keys(), &live);
