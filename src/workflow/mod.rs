@@ -449,8 +449,8 @@ fn file_states(ctx: &Ctx, twin: &Twin, baseline: Option<&str>) -> Result<States>
         let walked = files::collect(host, roots, &rules, &mut cache, !ctx.global.quiet);
         let _ = cache.save();
         drop(cache);
-        // Built while the other threads may still run.
-        // `collect` sorted the nodes by path: the map is built in one pass.
+        // The machine's states, built while the other readers may still run; `collect` sorted
+        // the nodes by path, so the map is built in one pass.
         let mut live = Vec::with_capacity(walked.nodes.len());
         // Most files share an owner and a group: the last names are reused.
         let (mut last_user, mut last_group) = ((u32::MAX, Name::from("")), (u32::MAX, Name::from("")));
