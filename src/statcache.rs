@@ -185,6 +185,11 @@ impl StatCache {
     }
 
     fn find(&self, key: &[u8]) -> Option<usize> {
+        self.find_hashed(key, || hash(key))
+    }
+
+    /// `find`, with the key's hash computed by `h` only when the index is needed.
+    fn find_hashed(&self, key: &[u8], h: impl FnOnce() -> u64) -> Option<usize> {
         // Entries are saved in the order the walk met them, and a folder that did not change
         // is listed in the same order again: the entry after the last hit is tried first, so
         // most lookups read the entries in order instead of at random through the index.
@@ -192,7 +197,7 @@ impl StatCache {
         let i = if next < self.entries.len() && self.key_is(next, key) {
             next
         } else {
-            let i = *self.index.get(&hash(key))? as usize;
+            let i = *self.index.get(&h())? as usize;
             if !self.key_is(i, key) {
                 return None;
             }
@@ -203,7 +208,8 @@ impl StatCache {
     }
 
     fn insert(&mut self, key: &[u8], stat: Stat, oid: BlobId, seen: bool) {
-        if let Some(i) = self.find(key) {
+        let h = hash(key);
+        if let Some(i) = self.find_hashed(key, || h) {
             let c = &mut self.entries[i];
             if seen && !c.seen {
                 self.unseen = self.unseen.saturating_sub(1);
@@ -219,7 +225,7 @@ impl StatCache {
         self.keys.extend_from_slice(key);
         self.entries.push(Cached { stat, oid, key: (off, len), seen });
         // Another path with the same hash loses its slot: it is only read again.
-        self.index.insert(hash(key), i);
+        self.index.insert(h, i);
     }
 
     /// How many entries the cache holds.

@@ -113,12 +113,11 @@ impl Planning {
     }
 }
 
-/// The baseline the planners compare with: none with `--mirror` (or before a first snapshot).
-fn baseline(ctx: &Ctx, twin: &Twin) -> Result<Option<String>> {
-    if ctx.global.mirror {
-        return Ok(None);
-    }
-    twin.baseline(&ctx.host)
+/// HEAD, and the baseline the planners compare with: none with `--mirror` (or before a first
+/// snapshot).
+fn head_and_baseline(ctx: &Ctx, twin: &Twin) -> Result<(Option<String>, Option<String>)> {
+    let (head, baseline) = twin.head_and_baseline(&ctx.host)?;
+    Ok((head, baseline.filter(|_| !ctx.global.mirror)))
 }
 
 /// Plans one domain: reads its three states and lets its pure planner decide. `baseline` is
@@ -270,8 +269,7 @@ fn file_row(item: &Item, two_way: bool) -> String {
 /// `twinsync plan [DOMAIN...]`
 pub(crate) fn plan(ctx: &Ctx, names: &[String]) -> Result<ExitCode> {
     let twin = ctx.twin()?;
-    let (head, baseline) = twin.head_and_baseline(&ctx.host)?;
-    let baseline = baseline.filter(|_| !ctx.global.mirror);
+    let (head, baseline) = head_and_baseline(ctx, &twin)?;
     let head = head.unwrap_or_else(|| "none".to_string());
     // Every domain is planned before any plan file is written: bad input in one writes none.
     let mut plannings = Vec::new();
@@ -318,7 +316,7 @@ pub(crate) fn status(ctx: &Ctx) -> Result<ExitCode> {
 /// The status report: per domain, counts, then a row per item like `git status --short`.
 pub(crate) fn status_text(ctx: &Ctx) -> Result<String> {
     let twin = ctx.twin()?;
-    let baseline = baseline(ctx, &twin)?;
+    let (_, baseline) = head_and_baseline(ctx, &twin)?;
     let mut out = String::new();
     for domain in [Domain::Files, Domain::Packages, Domain::Services, Domain::Startup] {
         let p = planning(ctx, &twin, baseline.clone(), domain)?;
@@ -583,7 +581,7 @@ pub(crate) fn diff_text(ctx: &Ctx, paths: &[String], color: bool) -> Result<Stri
             )));
         }
     }
-    let states = file_states(ctx, &twin, baseline(ctx, &twin)?.as_deref())?;
+    let states = file_states(ctx, &twin, head_and_baseline(ctx, &twin)?.1.as_deref())?;
     let items = fplan::plan(&states);
     let wanted = |path: &str| {
         paths.is_empty()
