@@ -145,7 +145,6 @@ impl Accounts {
         Accounts { users: ids(passwd), groups: ids(group) }
     }
 
-    /// A name, or the number when no name resolves on that system.
     /// The user's name, or the number when the system has no name for it.
     pub(crate) fn user(&self, uid: u32) -> std::borrow::Cow<'_, str> {
         self.users.get(&uid).map_or_else(|| uid.to_string().into(), |n| n.as_str().into())
