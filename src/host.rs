@@ -185,6 +185,89 @@ impl Host {
         }
         Ok(Output { code, stdout: out.stdout, stderr: out.stderr })
     }
+
+    /// Runs a command like `run`, its stdin written by `feed` while it runs: for input too
+    /// large to hold in memory (a snapshot streams every new file into `git fast-import`).
+    /// stdout and stderr are read meanwhile, so neither side waits on a full pipe. An error of
+    /// `feed` is reported, unless it is the broken pipe of a command that failed: then the
+    /// command's failure is.
+    pub(crate) fn run_fed(
+        &self,
+        cmd: &Cmd,
+        feed: impl FnOnce(&mut dyn std::io::Write) -> Result<()> + Send,
+    ) -> Result<Output> {
+        use std::io::Write;
+        use std::process::Stdio;
+        let Some(program) = find_program(&cmd.program) else {
+            return Err(Error::tool_missing(&cmd.program, &cmd.summary));
+        };
+        let mut x = std::process::Command::new(program);
+        x.args(&cmd.args).env("LC_ALL", "C").env_remove("LANGUAGE");
+        x.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for k in &cmd.env_remove {
+            x.env_remove(k);
+        }
+        for (k, v) in &cmd.env {
+            x.env(k, v);
+        }
+        let mut child = x.spawn().map_err(|e| Error::spawn(&cmd.summary, &cmd.display(), e))?;
+        let stdin = child.stdin.take();
+        let (fed, out) = std::thread::scope(|s| {
+            let feeder = s.spawn(move || {
+                // Invariant: stdin was set to piped above, so the child has one.
+                let Some(stdin) = stdin else {
+                    return (Err(Error::failed("no pipe to the command's input")), false);
+                };
+                let mut w = Pipe { inner: std::io::BufWriter::with_capacity(1 << 18, stdin), broke: false };
+                let res = feed(&mut w)
+                    .and_then(|_| w.flush().map_err(|e| Error::io(&format!("feed `{}`", cmd.display()), e)));
+                (res, w.broke)
+            });
+            let out = child.wait_with_output();
+            (feeder.join(), out)
+        });
+        let (fed, pipe_broke) = fed.unwrap_or_else(|_| {
+            (Err(Error::failed(format!("feeding `{}` stopped in a panic", cmd.display()))), false)
+        });
+        // The feeder's own failure (a file it could not read) explains a cut-off input better
+        // than the command's complaint about it.
+        let fed = match (fed, pipe_broke) {
+            (Err(e), false) => return Err(e),
+            (fed, _) => fed,
+        };
+        let out = out.map_err(|e| Error::spawn(&cmd.summary, &cmd.display(), e))?;
+        let code = out.status.code().unwrap_or(-1);
+        if !cmd.ok_codes.contains(&code) {
+            let status = match out.status.code() {
+                Some(c) => format!("exit status {c}"),
+                None => "killed by a signal".to_string(),
+            };
+            return Err(Error::command(&cmd.summary, &cmd.display(), &status, &out.stderr));
+        }
+        fed?;
+        Ok(Output { code, stdout: out.stdout, stderr: out.stderr })
+    }
+}
+
+/// The input of a `run_fed` command, remembering whether writing to it failed: then the
+/// command has stopped reading, and its own error says why.
+struct Pipe<W> {
+    inner: W,
+    broke: bool,
+}
+
+impl<W: std::io::Write> std::io::Write for Pipe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let res = self.inner.write(buf);
+        self.broke |= res.is_err();
+        res
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let res = self.inner.flush();
+        self.broke |= res.is_err();
+        res
+    }
 }
 
 impl Host {
@@ -343,6 +426,44 @@ mod tests {
         assert!(text.contains("failed to test a failure"), "{text}");
         assert!(text.contains("command: sh -c 'echo oops >&2; exit 3' 'x y'"), "{text}");
         assert!(text.contains("exit status 3") && text.contains("oops"), "{text}");
+    }
+
+    #[test]
+    fn run_fed_streams_more_than_a_pipe_holds_and_reports_failures() {
+        let host = Host::new(Path::new("/"));
+        // 4 MiB through `cat`: far more than the 64 KiB a pipe buffers either way.
+        let chunk = vec![b'x'; 1 << 16];
+        let out = host
+            .run_fed(&Cmd::new("cat", "copy"), |w| {
+                for _ in 0..64 {
+                    w.write_all(&chunk).map_err(|e| Error::io("feed", e))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(out.stdout.len(), 64 << 16);
+        assert!(out.stdout.iter().all(|&b| b == b'x'));
+
+        // The command's own failure wins over the broken pipe it leaves the feeder.
+        let fails = Cmd::new("sh", "fail on purpose").args(["-c", "echo nope >&2; exit 3"]);
+        let err = host
+            .run_fed(&fails, |w| {
+                for _ in 0..64 {
+                    w.write_all(&chunk).map_err(|e| Error::io("feed", e))?;
+                }
+                Ok(())
+            })
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("fail on purpose") && err.contains("exit status 3") && err.contains("nope"),
+            "{err}"
+        );
+
+        // A feeder that gives up is an error even when the command is content with what it got.
+        let err = host.run_fed(&Cmd::new("cat", "copy"), |_| Err(Error::failed("gave up"))).err().unwrap();
+        assert!(err.to_string().contains("gave up"), "{err}");
     }
 
     #[test]

@@ -321,24 +321,47 @@ const fn shape(
     max: usize,
     kind: &'static str,
 ) -> Shape {
+    // `end_at` compares the second byte before the rest; checked when SHAPES is built.
+    assert!(prefix.len() >= 2, "a shape's prefix has at least two bytes");
     Shape { prefix, body, min, max, kind }
 }
 
-/// First bytes of the shapes, so most positions are rejected by one table look-up.
-const SHAPE_STARTS: [bool; 256] = {
-    let mut starts = [false; 256];
-    let mut i = 0;
-    while i < SHAPES.len() {
-        starts[SHAPES[i].prefix[0] as usize] = true;
-        i += 1;
+/// For each byte, the shapes whose prefix starts with it: bit `k` stands for `SHAPES[k]`, so
+/// a position is tried against those few shapes only, still in `SHAPES` order.
+const SHAPES_BY_FIRST: [u64; 256] = {
+    assert!(SHAPES.len() <= 64, "one bit per shape");
+    let mut by_first = [0u64; 256];
+    let mut k = 0;
+    while k < SHAPES.len() {
+        by_first[SHAPES[k].prefix[0] as usize] |= 1 << k;
+        k += 1;
     }
+    by_first
+};
+
+/// Bytes where `hit_at` can find something: a shape's first byte and the bytes its other
+/// tests start at. The scan skips every other byte with one look-up (most of a file).
+const HIT_STARTS: [bool; 256] = {
+    let mut starts = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        starts[b] = SHAPES_BY_FIRST[b] != 0;
+        b += 1;
+    }
+    starts[b'-' as usize] = true;
+    starts[b'$' as usize] = true;
+    starts[b'e' as usize] = true;
+    starts[b':' as usize] = true;
+    starts[b'=' as usize] = true;
     starts
 };
 
 impl Shape {
     /// The end of this shape's token starting at `i`, if there is one.
     fn end_at(&self, line: &[u8], i: usize) -> Option<usize> {
-        if !line[i..].starts_with(self.prefix) {
+        // The first byte is known to match; the second, compared inline, rejects nearly
+        // every other shape before the whole prefix is compared.
+        if line.get(i + 1) != Some(&self.prefix[1]) || !line[i..].starts_with(self.prefix) {
             return None;
         }
         let body_start = i + self.prefix.len();
@@ -400,14 +423,16 @@ impl Iterator for Hits<'_> {
     type Item = (&'static str, Range<usize>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.pos < self.line.len() {
-            let i = self.pos;
-            if let Some((kind, range)) = hit_at(self.line, i, self.assignments) {
+        let line = self.line;
+        while let Some(skip) = line.get(self.pos..)?.iter().position(|&b| HIT_STARTS[b as usize]) {
+            let i = self.pos + skip;
+            if let Some((kind, range)) = hit_at(line, i, self.assignments) {
                 self.pos = range.end.max(i + 1);
                 return Some((kind, range));
             }
-            self.pos += 1;
+            self.pos = i + 1;
         }
+        self.pos = line.len();
         None
     }
 }
@@ -417,17 +442,18 @@ fn hit_at(line: &[u8], i: usize, assignments: bool) -> Option<(&'static str, Ran
     let b = line[i];
     // A token must not start in the middle of a word (`xghp_...`, `TASKIA...`).
     let word_start = i == 0 || !line[i - 1].is_ascii_alphanumeric();
-    if SHAPE_STARTS[b as usize] && word_start {
-        for s in SHAPES {
-            if let Some(end) = s.end_at(line, i) {
-                return Some((s.kind, i..end));
-            }
+    let mut shapes = SHAPES_BY_FIRST[b as usize];
+    while shapes != 0 && word_start {
+        let s = &SHAPES[shapes.trailing_zeros() as usize];
+        shapes &= shapes - 1;
+        if let Some(end) = s.end_at(line, i) {
+            return Some((s.kind, i..end));
         }
     }
     match b {
         b'-' => private_key_at(line, i).map(|r| ("private key", r)),
         b'$' if word_start => crypt_hash_at(line, i).map(|r| ("password hash", r)),
-        b'e' if word_start => jwt_at(line, i).map(|r| ("jwt", r)),
+        b'e' if word_start && line.get(i + 1) == Some(&b'y') => jwt_at(line, i).map(|r| ("jwt", r)),
         b':' if assignments && line[i + 1..].starts_with(b"//") => {
             url_password_at(line, i).map(|r| ("password in url", r))
         }
@@ -957,6 +983,46 @@ mod tests {
             file.extend_from_slice(line.as_bytes());
             file.extend_from_slice(b"\r\nend\n");
             assert_eq!(secret_content(&file), Some(kind), "{line}");
+        }
+    }
+
+    #[test]
+    fn every_token_shape_is_found_and_only_at_the_start_of_a_word() {
+        for shape in SHAPES {
+            let body = [b'A', b'7', b'a'].into_iter().find(|&c| (shape.body)(c)).unwrap();
+            let mut token = shape.prefix.to_vec();
+            token.extend(std::iter::repeat_n(body, shape.min));
+            let text = String::from_utf8(token).unwrap();
+            // On a comment line only token shapes count, so the shape itself found it.
+            assert_eq!(secret_content(format!("# key: {text} end").as_bytes()), Some(shape.kind), "{text}");
+            assert_eq!(secret_content(format!("# key: x{text} end").as_bytes()), None, "x{text}");
+        }
+    }
+
+    #[test]
+    fn the_byte_skipping_scan_finds_what_trying_every_position_finds() {
+        let mut lines: Vec<String> = planted().into_iter().map(|(l, _)| l).collect();
+        lines.extend(
+            ["a=b password=hunter2 x", "-----BEGIN RSA PRIVATE KEY----- abc", "eyJ.eyJ", "=:$-e"]
+                .map(String::from),
+        );
+        for line in &lines {
+            let bytes = line.as_bytes();
+            for assignments in [true, false] {
+                let mut slow = Vec::new();
+                let mut i = 0;
+                while i < bytes.len() {
+                    match hit_at(bytes, i, assignments) {
+                        Some((kind, range)) => {
+                            i = range.end.max(i + 1);
+                            slow.push((kind, range));
+                        }
+                        None => i += 1,
+                    }
+                }
+                let fast: Vec<_> = Hits::new(bytes, assignments).collect();
+                assert_eq!(fast, slow, "{line}");
+            }
         }
     }
 

@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 use crate::host::{Cmd, Host};
 
 pub(crate) const BASELINE_REF: &str = "refs/twinsync/baseline";
+/// Where `git fast-import` leaves its scratch commit while a snapshot is committed; deleted
+/// with the move of HEAD.
+const IMPORT_REF: &str = "refs/twinsync/import";
 
 /// A git object id (a commit or a tree) in hex.
 pub(crate) type Oid = String;
@@ -93,6 +96,25 @@ pub(crate) struct Identity {
 pub(crate) struct Entry {
     pub(crate) link: bool,
     pub(crate) oid: BlobId,
+}
+
+/// A path as `git fast-import` reads it: as it is, or C-quoted when it starts with a quote or
+/// holds a backslash or a control character.
+fn import_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.starts_with('"') && !path.bytes().any(|b| b == b'\\' || b < 0x20 || b == 0x7f) {
+        return path.into();
+    }
+    let mut q = String::from("\"");
+    for c in path.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => q.push_str(&format!("\\{:03o}", c as u32)),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q.into()
 }
 
 /// The git blob id of some bytes: what `git hash-object` would say, without a process.
@@ -281,68 +303,116 @@ impl Twin {
     /// Returns the new commit.
     pub(crate) fn commit_paths(&self, host: &Host, paths: &[String], message: &str) -> Result<Oid> {
         let head = self.head(host)?;
-        let index = self.dir.join(".git/twinsync-index");
-        let _ = fs_err::remove_file(&index);
-        let with_index = |cmd: Cmd| cmd.env("GIT_INDEX_FILE", &index);
-        let res = (|| {
-            match &head {
-                Some(h) => {
-                    host.run(&with_index(self.git("prepare a commit").args(["read-tree", h.as_str()])))?
-                }
-                None => host.run(&with_index(self.git("prepare a commit").args(["read-tree", "--empty"])))?,
-            };
-            self.update_index_paths(host, Some(&index), paths, true)?;
-            let tree = host.run(&with_index(self.git("write the snapshot tree").arg("write-tree")))?;
-            let tree = tree.stdout_text().trim().to_string();
-            self.commit_tree(host, &tree, head.as_deref(), message)
-        })();
-        let _ = fs_err::remove_file(&index);
-        let commit = res?;
-        let mut update = self.git("move the twin's branch to the snapshot").args([
-            "update-ref",
-            "-m",
-            message,
-            "HEAD",
-            &commit,
-        ]);
-        if let Some(h) = &head {
-            update = update.arg(h);
-        }
-        host.run(&update)?;
+        let scratch = self.import_paths(host, head.as_deref(), paths)?;
+        let commit = self.commit_tree(host, &format!("{scratch}^{{tree}}"), head.as_deref(), message)?;
+        // HEAD moves only if it is still where it was read; the scratch ref goes in the same
+        // transaction.
+        let old = head.as_deref().map(|h| format!(" {h}")).unwrap_or_default();
+        let moves = format!("update HEAD {commit}{old}\ndelete {IMPORT_REF}\n");
+        host.run(
+            &self
+                .git("move the twin's branch to the snapshot")
+                .args(["update-ref", "-m", message, "--stdin"])
+                .stdin(moves.into_bytes()),
+        )?;
         // The real index learns the same paths, so `git status` does not show them as changed.
-        self.update_index_paths(host, None, paths, false)?;
+        self.update_index_paths(host, paths)?;
         Ok(commit)
     }
 
-    /// Stages `paths` from the working tree in one `update-index`. With `pack`, new contents are
-    /// streamed into one pack file (git's bulk check-in, which it uses for files above
-    /// `core.bigFileThreshold`; level-1 compression) instead of one loose object file each: a
-    /// first snapshot of 20,000 files creates 2 files, not 20,000 (creating files is the cost
-    /// that dominates). `git gc` later repacks them as usual. Without `pack`, objects that
-    /// already exist are only hashed, never written again.
-    fn update_index_paths(
-        &self,
-        host: &Host,
-        index: Option<&Path>,
-        paths: &[String],
-        pack: bool,
-    ) -> Result<()> {
+    /// Writes `paths` of the working tree into the object database with one `git fast-import`
+    /// and returns a scratch commit: HEAD's tree (or none) with those paths replaced, or
+    /// removed where the working tree has none. The files are streamed one at a time into one
+    /// pack file, trees included: git's own `update-index` would create a file per new object,
+    /// or, with bulk check-in, probe the object database once per object, and read every file
+    /// a second time to stage it. Contents go in as they are, without git's filters, as
+    /// `write_blobs` stores them and `blob_id` hashes them. Only the tree of the scratch
+    /// commit is used: `commit_tree` writes the real commit, with git's identity and settings.
+    fn import_paths(&self, host: &Host, head: Option<&str>, paths: &[String]) -> Result<Oid> {
+        let cmd = self.git("store the snapshot's files in the twin").args([
+            "-c",
+            "pack.compression=1",
+            "fast-import",
+            "--quiet",
+            "--force",
+            "--done",
+        ]);
+        let out = host.run_fed(&cmd, |w| {
+            let io = |e| Error::io("stream the snapshot's files into git", e);
+            let mut entries = Vec::new();
+            for (i, path) in paths.iter().enumerate() {
+                let full = self.dir.join(path);
+                let meta = match fs_err::symlink_metadata(&full) {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        entries.push(format!("D {}\n", import_path(path)));
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                // A folder where an item was: the paths named inside it replace what HEAD has
+                // there, and a folder's own entries are never removed by its name.
+                if meta.is_dir() {
+                    continue;
+                }
+                let (mode, bytes) = if meta.file_type().is_symlink() {
+                    ("120000", fs_err::read_link(&full)?.into_os_string().into_encoded_bytes())
+                } else if meta.is_file() {
+                    let exec = meta.permissions().mode() & 0o111 != 0;
+                    (if exec { "100755" } else { "100644" }, fs_err::read(&full)?)
+                } else {
+                    return Err(Error::failed(format!(
+                        "{} in the twin is not a file, a symlink or a folder; move it away and run the snapshot again",
+                        full.display()
+                    )));
+                };
+                let mark = i + 1;
+                write!(w, "blob\nmark :{mark}\ndata {}\n", bytes.len()).map_err(io)?;
+                w.write_all(&bytes).map_err(io)?;
+                w.write_all(b"\n").map_err(io)?;
+                entries.push(format!("M {mode} :{mark} {}\n", import_path(path)));
+            }
+            let commit = paths.len() + 1;
+            write!(w, "reset {IMPORT_REF}\ncommit {IMPORT_REF}\nmark :{commit}\n").map_err(io)?;
+            w.write_all(b"committer twinsync <twinsync> 0 +0000\ndata 0\n").map_err(io)?;
+            if let Some(h) = head {
+                writeln!(w, "from {h}").map_err(io)?;
+            }
+            for e in &entries {
+                w.write_all(e.as_bytes()).map_err(io)?;
+            }
+            write!(w, "\nget-mark :{commit}\ndone\n").map_err(io)
+        })?;
+        let scratch = out.stdout_text().trim().to_string();
+        if scratch.len() != 40 || !scratch.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::failed(format!(
+                "git fast-import answered {scratch:?} instead of a commit id; the twin was not changed"
+            )));
+        }
+        Ok(scratch)
+    }
+
+    /// Stages `paths` from the working tree into the twin's own index in one `update-index`.
+    /// Their objects already exist (`import_paths`), so files are only hashed, not written.
+    fn update_index_paths(&self, host: &Host, paths: &[String]) -> Result<()> {
         let mut input = Vec::new();
         for p in paths {
             input.extend_from_slice(p.as_bytes());
             input.push(0);
         }
-        let mut cmd = self.git("record the snapshot's files");
-        if pack {
-            cmd = cmd.args(["-c", "core.bigFileThreshold=1", "-c", "core.compression=1"]);
-        }
-        let mut cmd = cmd
-            .args(["update-index", "--add", "--remove", "--ignore-skip-worktree-entries", "-z", "--stdin"])
-            .stdin(input);
-        if let Some(index) = index {
-            cmd = cmd.env("GIT_INDEX_FILE", index);
-        }
-        host.run(&cmd)?;
+        host.run(
+            &self
+                .git("record the snapshot's files")
+                .args([
+                    "update-index",
+                    "--add",
+                    "--remove",
+                    "--ignore-skip-worktree-entries",
+                    "-z",
+                    "--stdin",
+                ])
+                .stdin(input),
+        )?;
         Ok(())
     }
 
@@ -785,6 +855,98 @@ and says yes to `twinsync apply`. A snapshot never undoes a change waiting here.
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::TempDir;
+
+    fn new_twin(tmp: &TempDir) -> (Host, Twin) {
+        let host = Host::new(Path::new("/"));
+        let who = Identity { name: "ana".into(), email: "ana@test".into() };
+        let twin = Twin::create(&host, &tmp.path().join("twin"), who, "test").unwrap();
+        (host, twin)
+    }
+
+    /// `git ls-tree -r -z` of HEAD as "mode path", the paths as they are.
+    fn head_listing(host: &Host, twin: &Twin) -> Vec<String> {
+        let out = host.run(&twin.git("list").args(["ls-tree", "-r", "-z", "HEAD"])).unwrap();
+        let mode_path = |e: &str| {
+            let (head, path) = e.split_once('\t').unwrap();
+            format!("{} {path}", &head[..6])
+        };
+        out.stdout_text().split_terminator('\0').map(mode_path).collect()
+    }
+
+    #[test]
+    fn commit_paths_records_exactly_the_named_paths_as_the_working_tree_has_them() {
+        let tmp = TempDir::new("commit-paths");
+        let (host, twin) = new_twin(&tmp);
+        let dir = twin.dir().to_path_buf();
+        let odd = ["\"lead", "back\\slash", "new\nline", "tab\there", "sp ace", "ünï"];
+        fs_err::create_dir_all(dir.join("f")).unwrap();
+        for name in odd {
+            fs_err::write(dir.join("f").join(name), name).unwrap();
+        }
+        fs_err::write(dir.join("f/run.sh"), "#!/bin/sh\n").unwrap();
+        fs_err::set_permissions(dir.join("f/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("../README.md", dir.join("f/link")).unwrap();
+        // Not named: stays out of the commit.
+        fs_err::write(dir.join("f/unnamed"), "x").unwrap();
+        let mut paths: Vec<String> = odd.iter().map(|n| format!("f/{n}")).collect();
+        paths.extend(["f/run.sh".to_string(), "f/link".to_string()]);
+        let first = twin.commit_paths(&host, &paths, "first").unwrap();
+        assert_eq!(twin.head(&host).unwrap(), Some(first.clone()));
+        let listing = head_listing(&host, &twin);
+        for want in [
+            "100644 f/\"lead",
+            "100644 f/back\\slash",
+            "100644 f/new\nline",
+            "100644 f/tab\there",
+            "100644 f/sp ace",
+            "100644 f/ünï",
+            "100755 f/run.sh",
+            "120000 f/link",
+            "100644 README.md",
+        ] {
+            assert!(listing.iter().any(|l| l == want), "{want} not in {listing:#?}");
+        }
+        assert!(!listing.iter().any(|l| l.ends_with("unnamed")), "{listing:#?}");
+        let bytes = twin.read_files(&host, "HEAD", &["f/back\\slash", "f/link"]).unwrap();
+        assert_eq!(bytes["f/back\\slash"], b"back\\slash");
+        assert_eq!(bytes["f/link"], b"../README.md");
+
+        // A file turned into a folder, a deletion, an edit; the parent is the old HEAD, and the
+        // twin's own index knows the committed paths, so git sees them unchanged.
+        fs_err::remove_file(dir.join("f/sp ace")).unwrap();
+        fs_err::write(dir.join("f/run.sh"), "changed").unwrap();
+        fs_err::remove_file(dir.join("f/link")).unwrap();
+        fs_err::create_dir_all(dir.join("f/link")).unwrap();
+        fs_err::write(dir.join("f/link/inside"), "in").unwrap();
+        let paths = ["f/sp ace", "f/run.sh", "f/link", "f/link/inside"].map(String::from);
+        let second = twin.commit_paths(&host, &paths, "second").unwrap();
+        let parent = host.run(&twin.git("parent").args(["rev-parse", "HEAD^"])).unwrap();
+        assert_eq!(parent.stdout_text().trim(), first);
+        assert_eq!(twin.head(&host).unwrap(), Some(second));
+        let listing = head_listing(&host, &twin);
+        assert!(listing.iter().any(|l| l == "100755 f/run.sh"), "{listing:#?}");
+        assert!(listing.iter().any(|l| l == "100644 f/link/inside"), "{listing:#?}");
+        assert!(!listing.iter().any(|l| l.ends_with("sp ace") || l == "120000 f/link"), "{listing:#?}");
+        let status = host.run(&twin.git("status").args(["status", "--porcelain"])).unwrap();
+        assert_eq!(status.stdout_text(), "?? f/unnamed\n");
+        let refs = host.run(&twin.git("refs").args(["for-each-ref", "--format=%(refname)"])).unwrap();
+        assert_eq!(refs.stdout_text(), "refs/heads/main\n", "the scratch ref is gone");
+    }
+
+    #[test]
+    fn commit_paths_refuses_a_socket_at_a_named_path_and_leaves_head_and_refs() {
+        let tmp = TempDir::new("commit-paths-sock");
+        let (host, twin) = new_twin(&tmp);
+        let head = twin.head(&host).unwrap();
+        fs_err::write(twin.dir().join("a"), "a").unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(twin.dir().join("s")).unwrap();
+        let err = twin.commit_paths(&host, &["a".to_string(), "s".to_string()], "x").unwrap_err().to_string();
+        assert!(err.contains("/s in the twin is not a file, a symlink or a folder"), "{err}");
+        assert_eq!(twin.head(&host).unwrap(), head);
+        let refs = host.run(&twin.git("refs").args(["for-each-ref", "--format=%(refname)"])).unwrap();
+        assert_eq!(refs.stdout_text(), "refs/heads/main\n");
+    }
 
     #[test]
     fn blob_id_matches_git() {
