@@ -439,12 +439,7 @@ fn observe(ctx: &Ctx, roots: &[String]) -> Result<Observation> {
     let progress = !ctx.global.quiet;
 
     let (fs, pkgs, svcs, journal, cron, uname) = std::thread::scope(|s| {
-        let fs = s.spawn(|| {
-            let mut cache = StatCache::load(&ctx.state_dir(), host.root());
-            let res = files::collect(host, roots, &rules, &mut cache, progress);
-            let _ = cache.save();
-            res
-        });
+        let fs = s.spawn(|| files::collect(host, roots, &rules, &ctx.state_dir(), progress));
         let pkgs = s.spawn(|| packages::collect(host));
         let svcs = s.spawn(|| services::collect(host));
         let journal = s.spawn(|| facts::journal_tail(host));

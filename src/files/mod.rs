@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::glob::Excludes;
 use crate::host::Host;
@@ -164,134 +166,180 @@ impl Accounts {
     }
 }
 
-/// Walks the captured folders. Only blob ids are kept, never contents: whoever writes a file
-/// into the twin reads it again (and scans it again). A file whose `lstat` the cache knows is
-/// not read: it passed the content checks when it was cached, with that very content.
+/// Walks the captured folders, each in its own thread with its own stat cache (one file per
+/// root in `state_dir`), and returns the nodes sorted by path. Only blob ids are kept, never
+/// contents: whoever writes a file into the twin reads it again and checks its blob id. A
+/// file whose `lstat` the cache knows is not read: it passed the content checks when it was
+/// cached, with that very content.
 pub(crate) fn collect(
     host: &Host,
     roots: &[String],
     rules: &Rules,
+    state_dir: &Path,
+    progress: bool,
+) -> Collected {
+    let progress = progress && std::io::stderr().is_terminal();
+    let seen = AtomicUsize::new(0);
+    let parts: Vec<Collected> = std::thread::scope(|s| {
+        let walks: Vec<_> = roots
+            .iter()
+            .map(|root| {
+                let seen = &seen;
+                s.spawn(move || {
+                    let mut cache = StatCache::load(state_dir, &host.path(root));
+                    let mut part = collect_root(host, root, rules, &mut cache, seen, progress);
+                    // It only saves time: one that cannot be written makes the next run read
+                    // every file.
+                    let _ = cache.save();
+                    drop(cache);
+                    // Unstable: no buffer of half the list.
+                    part.nodes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+                    part
+                })
+            })
+            .collect();
+        // A root that came back empty would read as every file deleted: a panic goes on.
+        walks.into_iter().map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    });
+    if progress && seen.load(Ordering::Relaxed) >= 1000 {
+        eprintln!("\rtwinsync: reading files: {}", seen.load(Ordering::Relaxed));
+    }
+    let mut res = Collected::default();
+    res.nodes.reserve_exact(parts.iter().map(|p| p.nodes.len()).sum());
+    let mut parts: Vec<(&String, Collected)> = roots.iter().zip(parts).collect();
+    parts.sort_by(|a, b| a.0.cmp(b.0));
+    for (_, part) in parts {
+        res.nodes.extend(part.nodes);
+        res.excluded.extend(part.excluded);
+        res.unreadable.extend(part.unreadable);
+        res.notes.extend(part.notes);
+    }
+    // Each part is sorted, and so is the whole when the roots are apart in path order (the
+    // usual case). Equal paths (overlapping roots) are equal nodes.
+    if !res.nodes.is_sorted_by(|a, b| a.path <= b.path) {
+        res.nodes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    }
+    res.excluded.sort_by(|a, b| a.1.cmp(&b.1));
+    res.excluded.dedup();
+    res
+}
+
+/// One root of `collect`.
+fn collect_root(
+    host: &Host,
+    root: &str,
+    rules: &Rules,
     cache: &mut StatCache,
+    seen: &AtomicUsize,
     progress: bool,
 ) -> Collected {
     let mut res = Collected::default();
     // About as many entries as the cache knows (files) and a tenth more (folders): a list
     // grown by doubling can hold twice what it needs at the peak.
     res.nodes.reserve(cache.len() + cache.len() / 10);
-    let progress = progress && std::io::stderr().is_terminal();
-    let mut seen = 0usize;
-    for root in roots {
-        let top = host.path(root);
-        match fs_err::symlink_metadata(&top) {
-            Err(_) => {
-                res.notes.push(format!("files: {root} does not exist; nothing captured there"));
-                continue;
-            }
-            Ok(m) if m.file_type().is_symlink() => {
-                res.notes.push(format!("files: {root} is a symlink; it is recorded, never followed"));
-            }
-            Ok(_) => {}
+    let top = host.path(root);
+    match fs_err::symlink_metadata(&top) {
+        Err(_) => {
+            res.notes.push(format!("files: {root} does not exist; nothing captured there"));
+            return res;
         }
-        crate::walk::walk(&top, &mut |fs_path, meta| {
-            seen += 1;
-            if progress && seen.is_multiple_of(1000) {
-                eprint!("\rtwinsync: reading files: {seen}");
-            }
-            let meta = match meta {
-                Ok(m) => m,
-                Err(_) => {
-                    res.unreadable.push(fs_path.display().to_string());
-                    return false;
-                }
-            };
-            let ft = meta.file_type();
-            let Some(path) = machine_path(host, fs_path) else {
-                let shown = fs_path.to_string_lossy().replace(['\n', '\r'], "?");
-                res.excluded.push((Reason::UnsafeName, shown));
-                return false;
-            };
-            // A nested repository (etckeeper keeps /etc/.git) cannot live inside the twin's own.
-            if ft.is_dir() && fs_path.file_name().is_some_and(|n| n == ".git") {
-                res.excluded.push((Reason::UnsafeName, path));
+        Ok(m) if m.file_type().is_symlink() => {
+            res.notes.push(format!("files: {root} is a symlink; it is recorded, never followed"));
+        }
+        Ok(_) => {}
+    }
+    crate::walk::walk(&top, &mut |fs_path, meta| {
+        let n = seen.fetch_add(1, Ordering::Relaxed) + 1;
+        if progress && n.is_multiple_of(1000) {
+            eprint!("\rtwinsync: reading files: {n}");
+        }
+        let meta = match meta {
+            Ok(m) => m,
+            Err(_) => {
+                res.unreadable.push(fs_path.display().to_string());
                 return false;
             }
-            if let Some(reason) = rules.by_path(&path) {
-                let walk_on = ft.is_dir() && reason == Reason::SecretPath && rules.excludes.has_reincludes();
-                if !walk_on {
-                    res.excluded.push((reason, path));
-                    return false;
-                }
+        };
+        let ft = meta.file_type();
+        let Some(path) = machine_path(host, fs_path) else {
+            let shown = fs_path.to_string_lossy().replace(['\n', '\r'], "?");
+            res.excluded.push((Reason::UnsafeName, shown));
+            return false;
+        };
+        // A nested repository (etckeeper keeps /etc/.git) cannot live inside the twin's own.
+        if ft.is_dir() && fs_path.file_name().is_some_and(|n| n == ".git") {
+            res.excluded.push((Reason::UnsafeName, path));
+            return false;
+        }
+        if let Some(reason) = rules.by_path(&path) {
+            let walk_on = ft.is_dir() && reason == Reason::SecretPath && rules.excludes.has_reincludes();
+            if !walk_on {
+                res.excluded.push((reason, path));
+                return false;
             }
-            let mut node = Node {
-                path,
-                kind: Kind::Dir,
-                mode: meta.mode(),
-                uid: meta.uid(),
-                gid: meta.gid(),
-                oid: BlobId::default(),
+        }
+        let mut node = Node {
+            path,
+            kind: Kind::Dir,
+            mode: meta.mode(),
+            uid: meta.uid(),
+            gid: meta.gid(),
+            oid: BlobId::default(),
+        };
+        if ft.is_dir() {
+            res.nodes.push(node);
+            return true;
+        } else if ft.is_symlink() {
+            let Ok(target) = fs_err::read_link(fs_path) else {
+                res.unreadable.push(node.path);
+                return false;
             };
-            if ft.is_dir() {
+            let bytes = target.into_os_string().into_encoded_bytes();
+            node.kind = Kind::Link;
+            node.oid = blob_id(&bytes);
+            res.nodes.push(node);
+        } else if ft.is_file() {
+            node.kind = Kind::File;
+            if meta.mode() & 0o004 == 0 && !rules.reincluded(&node.path) {
+                res.excluded.push((Reason::Private, node.path));
+                return false;
+            }
+            if meta.len() > rules.max_size {
+                res.excluded.push((Reason::TooLarge, node.path));
+                return false;
+            }
+            if let Some(oid) = cache.lookup(fs_path, meta) {
+                node.oid = oid;
                 res.nodes.push(node);
-                return true;
-            } else if ft.is_symlink() {
-                let Ok(target) = fs_err::read_link(fs_path) else {
+                return false;
+            }
+            let bytes = match read_limited(fs_path, rules.max_size) {
+                Some(b) => b,
+                None => {
                     res.unreadable.push(node.path);
                     return false;
-                };
-                let bytes = target.into_os_string().into_encoded_bytes();
-                node.kind = Kind::Link;
-                node.oid = blob_id(&bytes);
-                res.nodes.push(node);
-            } else if ft.is_file() {
-                node.kind = Kind::File;
-                if meta.mode() & 0o004 == 0 && !rules.reincluded(&node.path) {
-                    res.excluded.push((Reason::Private, node.path));
-                    return false;
                 }
-                if meta.len() > rules.max_size {
-                    res.excluded.push((Reason::TooLarge, node.path));
-                    return false;
-                }
-                if let Some(oid) = cache.lookup(fs_path, meta) {
-                    node.oid = oid;
-                    res.nodes.push(node);
-                    return false;
-                }
-                let bytes = match read_limited(fs_path, rules.max_size) {
-                    Some(b) => b,
-                    None => {
-                        res.unreadable.push(node.path);
-                        return false;
-                    }
-                };
-                if bytes.len() as u64 > rules.max_size {
-                    res.excluded.push((Reason::TooLarge, node.path));
-                    return false;
-                }
-                if bytes.contains(&0) {
-                    res.excluded.push((Reason::Binary, node.path));
-                    return false;
-                }
-                if secrets::secret_content(&bytes).is_some() {
-                    res.excluded.push((Reason::SecretContent, node.path));
-                    return false;
-                }
-                node.oid = blob_id(&bytes);
-                cache.record(fs_path, meta, node.oid);
-                res.nodes.push(node);
-            } else if ft.is_fifo() || ft.is_socket() || ft.is_block_device() || ft.is_char_device() {
-                res.excluded.push((Reason::Special, node.path));
+            };
+            if bytes.len() as u64 > rules.max_size {
+                res.excluded.push((Reason::TooLarge, node.path));
+                return false;
             }
-            false
-        });
-    }
-    if progress && seen >= 1000 {
-        eprintln!("\rtwinsync: reading files: {seen}");
-    }
-    // Unstable: no buffer of half the list. Equal paths (overlapping roots) are equal nodes.
-    res.nodes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    res.excluded.sort_by(|a, b| a.1.cmp(&b.1));
-    res.excluded.dedup();
+            if bytes.contains(&0) {
+                res.excluded.push((Reason::Binary, node.path));
+                return false;
+            }
+            if secrets::secret_content(&bytes).is_some() {
+                res.excluded.push((Reason::SecretContent, node.path));
+                return false;
+            }
+            node.oid = blob_id(&bytes);
+            cache.record(fs_path, meta, node.oid);
+            res.nodes.push(node);
+        } else if ft.is_fifo() || ft.is_socket() || ft.is_block_device() || ft.is_char_device() {
+            res.excluded.push((Reason::Special, node.path));
+        }
+        false
+    });
     res
 }
 
@@ -445,6 +493,34 @@ pub(crate) fn ignored_by_reader(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roots_are_walked_apart_each_with_its_cache_and_the_nodes_come_out_sorted() {
+        let tmp = crate::tests::TempDir::new("collect-roots");
+        let (root, state) = (tmp.path().join("root"), tmp.path().join("state"));
+        for p in ["etc/b.conf", "etc/a/x.conf", "etc-old/c.conf", "home/ana/.config/app/rc"] {
+            let full = root.join(p);
+            fs_err::create_dir_all(full.parent().unwrap()).unwrap();
+            fs_err::write(&full, p).unwrap();
+        }
+        fs_err::create_dir_all(&state).unwrap();
+        let host = Host::new(&root);
+        let rules = Rules::new("/home/ana", Excludes::default(), 1 << 20);
+        // Out of order, and "/etc-old" sorts between "/etc" and "/etc/a" path by path.
+        let roots = ["/home/ana/.config", "/etc", "/etc-old", "/missing"].map(String::from);
+        let got = collect(&host, &roots, &rules, &state, false);
+        let paths: Vec<&str> =
+            got.nodes.iter().filter(|n| n.kind == Kind::File).map(|n| n.path.as_str()).collect();
+        assert_eq!(paths, ["/etc-old/c.conf", "/etc/a/x.conf", "/etc/b.conf", "/home/ana/.config/app/rc"]);
+        assert!(got.nodes.is_sorted_by(|a, b| a.path <= b.path));
+        let x = got.nodes.iter().find(|n| n.path == "/etc/a/x.conf").unwrap();
+        assert_eq!(x.oid, blob_id(b"etc/a/x.conf"));
+        assert_eq!(got.notes, ["files: /missing does not exist; nothing captured there"]);
+        // The racy rule keeps files this fresh out of a cache, so only the cache files are
+        // checked here: one per root (the missing root's holds nothing).
+        let caches = fs_err::read_dir(&state).unwrap().count();
+        assert_eq!(caches, roots.len(), "one stat cache per walked root");
+    }
 
     #[test]
     fn files_their_folder_would_skip_get_a_warning() {

@@ -11,13 +11,12 @@ mod apply;
 
 pub(crate) use apply::{apply, undo};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::error::{Error, Result};
-use crate::fasthash::Fast;
 use crate::files::apply as fapply;
 use crate::files::plan::{self as fplan, Class, Item, States};
 use crate::files::{self, Accounts, Kind, Rules};
@@ -433,20 +432,20 @@ fn file_states(ctx: &Ctx, twin: &Twin, baseline: Option<&str>) -> Result<States>
             let states = twin_states(twin, roots, &mut cache);
             let _ = cache.save();
             drop(cache);
-            // The walk met paths in no order: a hash index of the metadata lines answers its
-            // lookups (a map of sorted strings cost fifteen comparisons of long paths each).
+            // The walk met paths in no order. Sorted (here, in this thread), they are walked
+            // alongside the metadata lines, which are sorted too, and make the map in one pass.
+            let mut states = states?;
+            states.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let meta = twin_metadata_lines(&twin_text)?;
-            let index: HashMap<&str, &str, Fast> = meta.iter().copied().collect();
-            let with = states?.into_iter().map(|(p, st)| {
-                let st = fapply::with_meta(st, index.get(p.as_str()).copied());
-                (p, st)
+            let mut metas = meta.iter().peekable();
+            let with = states.into_iter().map(|(p, st)| {
+                while metas.next_if(|(k, _)| *k < p.as_str()).is_some() {}
+                let fields = metas.next_if(|(k, _)| *k == p.as_str()).map(|(_, m)| *m);
+                (p, fapply::with_meta(st, fields))
             });
             Ok::<_, Error>(with.collect::<BTreeMap<String, FileState>>())
         });
-        let mut cache = StatCache::load(&ctx.state_dir(), host.root());
-        let walked = files::collect(host, roots, &rules, &mut cache, !ctx.global.quiet);
-        let _ = cache.save();
-        drop(cache);
+        let walked = files::collect(host, roots, &rules, &ctx.state_dir(), !ctx.global.quiet);
         // The machine's states, built while the other readers may still run; `collect` sorted
         // the nodes by path, so the map is built in one pass.
         let mut live = Vec::with_capacity(walked.nodes.len());
