@@ -9,6 +9,7 @@ use std::fmt;
 
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
+#[derive(Clone)]
 pub(crate) struct Error {
     message: String,
     code: u8,

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 use crate::files::apply as fapply;
@@ -113,20 +114,43 @@ impl Planning {
 }
 
 /// HEAD, and the baseline the planners compare with: none with `--mirror` (or before a first
-/// snapshot).
-fn head_and_baseline(ctx: &Ctx, twin: &Twin) -> Result<(Option<String>, Option<String>)> {
-    let (head, baseline) = twin.head_and_baseline(&ctx.host)?;
-    Ok((head, baseline.filter(|_| !ctx.global.mirror)))
+/// snapshot). Resolved once, by whoever asks first: for `plan files` the baseline reader, in
+/// its thread, so that this git process runs while the walks do.
+struct Refs<'a> {
+    ctx: &'a Ctx,
+    twin: &'a Twin,
+    got: OnceLock<Result<(Option<String>, Option<String>)>>,
 }
 
-/// Plans one domain: reads its three states and lets its pure planner decide. `baseline` is
-/// the commit the planners compare with (None: two-way).
-fn planning(ctx: &Ctx, twin: &Twin, baseline: Option<String>, domain: Domain) -> Result<Planning> {
+impl<'a> Refs<'a> {
+    fn new(ctx: &'a Ctx, twin: &'a Twin) -> Refs<'a> {
+        Refs { ctx, twin, got: OnceLock::new() }
+    }
+
+    fn get(&self) -> Result<(Option<String>, Option<String>)> {
+        let got = self.got.get_or_init(|| {
+            let (head, baseline) = self.twin.head_and_baseline(&self.ctx.host)?;
+            Ok((head, baseline.filter(|_| !self.ctx.global.mirror)))
+        });
+        got.clone()
+    }
+
+    fn baseline(&self) -> Result<Option<String>> {
+        self.get().map(|(_, b)| b)
+    }
+}
+
+/// Plans one domain: reads its three states and lets its pure planner decide, comparing with
+/// the baseline of `refs` (None: two-way).
+fn planning(ctx: &Ctx, twin: &Twin, refs: &Refs, domain: Domain) -> Result<Planning> {
     match domain {
         Domain::Files => {
-            let states = file_states(ctx, twin, baseline.as_deref())?;
+            let states = file_states(ctx, twin, refs)?;
+            let baseline = refs.baseline()?;
             let items = fplan::plan(&states);
             let mut p = Planning::new(domain, baseline.filter(|_| states.baseline.is_some()));
+            // Freeing every path's three states takes milliseconds; nothing waits for it.
+            std::thread::spawn(move || drop(states));
             let n = |c: Class| {
                 items.iter().filter(|i| i.class == c && (i.verb.is_some() || c != Class::Desired)).count()
             };
@@ -136,6 +160,7 @@ fn planning(ctx: &Ctx, twin: &Twin, baseline: Option<String>, domain: Domain) ->
             Ok(p)
         }
         Domain::Packages => {
+            let baseline = refs.baseline()?;
             let Some(twin_text) = twin_text(twin, DPKG_TXT)? else {
                 return Ok(Planning::not_planned(domain, missing(DPKG_TXT)));
             };
@@ -151,6 +176,7 @@ fn planning(ctx: &Ctx, twin: &Twin, baseline: Option<String>, domain: Domain) ->
             Ok(keyed(domain, baseline.filter(|_| base.is_some()), &items))
         }
         Domain::Services => {
+            let baseline = refs.baseline()?;
             let Some(twin_text) = twin_text(twin, DESIRED_STATE_TXT)? else {
                 return Ok(Planning::not_planned(domain, missing(DESIRED_STATE_TXT)));
             };
@@ -167,6 +193,7 @@ fn planning(ctx: &Ctx, twin: &Twin, baseline: Option<String>, domain: Domain) ->
             Ok(keyed(domain, baseline.filter(|_| base.is_some()), &items))
         }
         Domain::Startup => {
+            let baseline = refs.baseline()?;
             let wanted = twin_text(twin, CRONTAB_TXT)?;
             let who = who(ctx);
             let live = match startup::collect(&ctx.host, who.user, who.as_root, who.invoking_user)? {
@@ -268,13 +295,13 @@ fn file_row(item: &Item, two_way: bool) -> String {
 /// `twinsync plan [DOMAIN...]`
 pub(crate) fn plan(ctx: &Ctx, names: &[String]) -> Result<ExitCode> {
     let twin = ctx.twin()?;
-    let (head, baseline) = head_and_baseline(ctx, &twin)?;
-    let head = head.unwrap_or_else(|| "none".to_string());
+    let refs = Refs::new(ctx, &twin);
     // Every domain is planned before any plan file is written: bad input in one writes none.
     let mut plannings = Vec::new();
     for domain in domains(names) {
-        plannings.push(planning(ctx, &twin, baseline.clone(), domain)?);
+        plannings.push(planning(ctx, &twin, &refs, domain)?);
     }
+    let head = refs.get()?.0.unwrap_or_else(|| "none".to_string());
     let mut any_desired = false;
     for p in &plannings {
         let text = p.plan(ctx, &head).render();
@@ -315,10 +342,10 @@ pub(crate) fn status(ctx: &Ctx) -> Result<ExitCode> {
 /// The status report: per domain, counts, then a row per item like `git status --short`.
 pub(crate) fn status_text(ctx: &Ctx) -> Result<String> {
     let twin = ctx.twin()?;
-    let (_, baseline) = head_and_baseline(ctx, &twin)?;
+    let refs = Refs::new(ctx, &twin);
     let mut out = String::new();
     for domain in [Domain::Files, Domain::Packages, Domain::Services, Domain::Startup] {
-        let p = planning(ctx, &twin, baseline.clone(), domain)?;
+        let p = planning(ctx, &twin, &refs, domain)?;
         match &p.not_planned {
             Some(why) => out.push_str(&format!("## {}: not planned: {why}\n", domain.name())),
             None => {
@@ -355,38 +382,48 @@ fn twin_metadata_text(twin: &Twin) -> Result<String> {
 
 /// The lines of the twin's `metadata.txt` text, sorted by path; bad lines are bad input.
 fn twin_metadata_lines(text: &str) -> Result<Vec<(&str, &str)>> {
-    files::parse_metadata_lines(text)
-        .map_err(|e| Error::bad_input(format!("{METADATA_TXT}{}", e.trim_start_matches("metadata.txt"))))
+    files::parse_metadata_lines(text).map_err(|e| twin_metadata_error(&e))
 }
+
+fn twin_metadata_error(e: &str) -> Error {
+    Error::bad_input(format!("{METADATA_TXT}{}", e.trim_start_matches("metadata.txt")))
+}
+
+/// The twin's `metadata.txt` lines, parsed once by whichever reader thread needs them first.
+type SharedLines<'a> = OnceLock<std::result::Result<Vec<(&'a str, &'a str)>, String>>;
 
 fn under_roots(path: &str, roots: &[String]) -> bool {
     roots.iter().any(|r| path.strip_prefix(r.as_str()).is_some_and(|rest| rest.starts_with('/')))
 }
 
 /// The state in baseline commit `b` of every file path under the captured roots.
-fn baseline_states(
+fn baseline_states<'t>(
     ctx: &Ctx,
     twin: &Twin,
     b: &str,
     roots: &[String],
     twin_meta_id: BlobId,
-    twin_text: &str,
+    twin_text: &'t str,
+    twin_lines: &SharedLines<'t>,
 ) -> Result<BTreeMap<String, FileState>> {
     let host = &ctx.host;
     let mut entries = twin.ls_tree_list(host, b, &["filesystem", METADATA_TXT])?;
     let meta_entry = entries.iter().position(|(p, _)| p == METADATA_TXT).map(|i| entries.remove(i).1);
-    // Usually the twin's metadata.txt is the baseline's (the same blob): it is then not read.
-    let own_text;
-    let text = match meta_entry {
-        Some(e) if e.oid == twin_meta_id => twin_text,
+    // Usually the twin's metadata.txt is the baseline's (the same blob): it is then neither
+    // read nor parsed again. (A twin's that does not parse is the twin walk's error to report.)
+    let (own_text, own_lines);
+    let meta: &[(&str, &str)] = match meta_entry {
+        Some(e) if e.oid == twin_meta_id => {
+            twin_lines.get_or_init(|| files::parse_metadata_lines(twin_text)).as_deref().unwrap_or_default()
+        }
         _ => {
             let text = twin.read_files(host, b, &[METADATA_TXT])?;
             own_text =
                 text.get(METADATA_TXT).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
-            &own_text
+            own_lines = files::parse_metadata_lines(&own_text).unwrap_or_default();
+            &own_lines
         }
     };
-    let meta = files::parse_metadata_lines(text).unwrap_or_default();
     let mut states = Vec::new();
     // Both are in path order: the metadata lines are walked alongside the listing.
     let mut metas = meta.iter().peekable();
@@ -412,7 +449,7 @@ fn baseline_states(
 }
 
 /// Reads the three states of every file path: baseline, twin, machine.
-fn file_states(ctx: &Ctx, twin: &Twin, baseline: Option<&str>) -> Result<States> {
+fn file_states(ctx: &Ctx, twin: &Twin, refs: &Refs) -> Result<States> {
     let host = &ctx.host;
     let roots = ctx.roots()?;
     let roots = &roots;
@@ -423,9 +460,13 @@ fn file_states(ctx: &Ctx, twin: &Twin, baseline: Option<&str>) -> Result<States>
     // costs time on the next run.
     let twin_text = twin_metadata_text(twin)?;
     let twin_id = blob_id(twin_text.as_bytes());
+    let twin_lines = SharedLines::new();
     let (baseline, twin_map, mut live) = std::thread::scope(|s| {
         let base = s.spawn(|| {
-            baseline.map(|b| baseline_states(ctx, twin, b, roots, twin_id, &twin_text)).transpose()
+            let baseline = refs.baseline()?;
+            baseline
+                .map(|b| baseline_states(ctx, twin, &b, roots, twin_id, &twin_text, &twin_lines))
+                .transpose()
         });
         let walk = s.spawn(|| {
             let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
@@ -436,8 +477,8 @@ fn file_states(ctx: &Ctx, twin: &Twin, baseline: Option<&str>) -> Result<States>
             // alongside the metadata lines, which are sorted too, and make the map in one pass.
             let mut states = states?;
             states.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            let meta = twin_metadata_lines(&twin_text)?;
-            let mut metas = meta.iter().peekable();
+            let meta = twin_lines.get_or_init(|| files::parse_metadata_lines(&twin_text));
+            let mut metas = meta.as_ref().map_err(|e| twin_metadata_error(e))?.iter().peekable();
             let with = states.into_iter().map(|(p, st)| {
                 while metas.next_if(|(k, _)| *k < p.as_str()).is_some() {}
                 let fields = metas.next_if(|(k, _)| *k == p.as_str()).map(|(_, m)| *m);
@@ -580,7 +621,7 @@ pub(crate) fn diff_text(ctx: &Ctx, paths: &[String], color: bool) -> Result<Stri
             )));
         }
     }
-    let states = file_states(ctx, &twin, head_and_baseline(ctx, &twin)?.1.as_deref())?;
+    let states = file_states(ctx, &twin, &Refs::new(ctx, &twin))?;
     let items = fplan::plan(&states);
     let wanted = |path: &str| {
         paths.is_empty()
