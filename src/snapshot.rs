@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::files::{self, Accounts, Kind, Reason, Rules};
 use crate::sorted::{next_key, take};
 use crate::statcache::StatCache;
-use crate::twin::{blob_id, BlobId, Entry, Oid, Twin};
+use crate::twin::{blob_id, BlobId, Entry, Oid, Staged, Twin};
 use crate::{facts, packages, services, startup, Ctx};
 
 pub(crate) const DPKG_TXT: &str = "system/packages/dpkg.txt";
@@ -192,20 +192,11 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
         wanted.clear();
     }
 
-    // Write what changed into the twin, one file at a time, then commit exactly that. A file
-    // that changed on the machine since it was hashed stops the snapshot before the commit;
-    // what was written by then equals what was observed, so the next snapshot commits it.
-    let mut written: Vec<String> = wanted.keys().cloned().collect();
-    for (path, content) in &wanted {
-        let bytes = match content {
-            None => None,
-            Some(Content::Text(text)) => Some((false, text.clone().into_bytes())),
-            Some(Content::Observed(item)) => Some((item.link, observed_bytes(ctx, &obs.bytes, path, item)?)),
-        };
-        write_twin(twin, path, bytes.as_ref())?;
-    }
-    drop(wanted);
-    written.extend(record);
+    // Write what changed into the twin, one file at a time, and commit exactly that (and what
+    // is recorded as it is): each file is handed to git as it is written. A file that changed
+    // on the machine since it was hashed stops the snapshot before the commit; what was
+    // written by then equals what was observed, so the next snapshot commits it.
+    let mut written: Vec<String> = wanted.keys().cloned().chain(record).collect();
     written.sort();
     written.dedup();
     obs.report.changed = written.iter().filter(|p| p.starts_with("filesystem/")).count();
@@ -213,8 +204,25 @@ pub(crate) fn run(ctx: &Ctx, twin: &Twin, message: Option<&str>) -> Result<Repor
         None
     } else {
         let msg = commit_message(ctx, message, &obs.report, &written);
-        Some(twin.commit_paths(host, &written, &msg)?)
+        let kept = &obs.bytes;
+        let write = |path: &str| {
+            let Some(content) = wanted.get(path) else { return twin.staged(path) };
+            let bytes = match content {
+                None => None,
+                Some(Content::Text(text)) => Some((false, text.clone().into_bytes())),
+                Some(Content::Observed(item)) => Some((item.link, observed_bytes(ctx, kept, path, item)?)),
+            };
+            write_twin(twin, path, bytes.as_ref())?;
+            Ok(match bytes {
+                None => Staged::Removed,
+                Some((true, target)) => Staged::Link(target),
+                // Written anew, so without an executable bit.
+                Some((false, bytes)) => Staged::File { exec: false, bytes },
+            })
+        };
+        Some(twin.commit_with(host, &written, &msg, write)?)
     };
+    drop(wanted);
     let head = commit
         .clone()
         .or(head_before)

@@ -91,6 +91,20 @@ pub(crate) struct Identity {
     pub(crate) email: String,
 }
 
+/// What a commit takes at one path of the working tree.
+pub(crate) enum Staged {
+    File {
+        exec: bool,
+        bytes: Vec<u8>,
+    },
+    /// A symlink: its target.
+    Link(Vec<u8>),
+    Removed,
+    /// A folder where an item was: the paths named inside it replace what HEAD has there, and
+    /// a folder's own entries are never removed by its name.
+    Folder,
+}
+
 /// What a tree holds at one path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
@@ -302,8 +316,22 @@ impl Twin {
     /// on top of HEAD, leaving everything else — a person's staged or unstaged edits — alone.
     /// Returns the new commit.
     pub(crate) fn commit_paths(&self, host: &Host, paths: &[String], message: &str) -> Result<Oid> {
+        self.commit_with(host, paths, message, |path| self.staged(path))
+    }
+
+    /// `commit_paths` where `entry` gives each path's content, in order, while git stores
+    /// the ones before: a snapshot writes each file into the working tree there and hands
+    /// over the bytes it has, so writing the twin and git's compression run side by side and
+    /// no file is read back. What `entry` gives must be what the working tree then holds.
+    pub(crate) fn commit_with(
+        &self,
+        host: &Host,
+        paths: &[String],
+        message: &str,
+        entry: impl FnMut(&str) -> Result<Staged> + Send,
+    ) -> Result<Oid> {
         let head = self.head(host)?;
-        let scratch = self.import_paths(host, head.as_deref(), paths)?;
+        let scratch = self.import(host, head.as_deref(), paths, entry)?;
         let commit = self.commit_tree(host, &format!("{scratch}^{{tree}}"), head.as_deref(), message)?;
         // HEAD moves only if it is still where it was read; the scratch ref goes in the same
         // transaction.
@@ -320,19 +348,56 @@ impl Twin {
         Ok(commit)
     }
 
-    /// Writes `paths` of the working tree into the object database with one `git fast-import`
-    /// and returns a scratch commit: HEAD's tree (or none) with those paths replaced, or
-    /// removed where the working tree has none. The files are streamed one at a time into one
-    /// pack file, trees included: git's own `update-index` would create a file per new object,
-    /// or, with bulk check-in, probe the object database once per object, and read every file
-    /// a second time to stage it. Contents go in as they are, without git's filters, as
-    /// `write_blobs` stores them and `blob_id` hashes them. Only the tree of the scratch
-    /// commit is used: `commit_tree` writes the real commit, with git's identity and settings.
-    fn import_paths(&self, host: &Host, head: Option<&str>, paths: &[String]) -> Result<Oid> {
+    /// What the working tree holds at `path`, as a commit takes it.
+    pub(crate) fn staged(&self, path: &str) -> Result<Staged> {
+        let full = self.dir.join(path);
+        let meta = match fs_err::symlink_metadata(&full) {
+            Ok(m) => m,
+            // Not there, or a file stands where a folder on the way would be.
+            Err(e)
+                if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) =>
+            {
+                return Ok(Staged::Removed);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(if meta.is_dir() {
+            Staged::Folder
+        } else if meta.file_type().is_symlink() {
+            Staged::Link(fs_err::read_link(&full)?.into_os_string().into_encoded_bytes())
+        } else if meta.is_file() {
+            Staged::File { exec: meta.permissions().mode() & 0o111 != 0, bytes: fs_err::read(&full)? }
+        } else {
+            return Err(Error::failed(format!(
+                "{} in the twin is not a file, a symlink or a folder; move it away and run the snapshot again",
+                full.display()
+            )));
+        })
+    }
+
+    /// Writes the entries of `paths` into the object database with one `git fast-import` and
+    /// returns a scratch commit: HEAD's tree (or none) with those paths replaced or removed.
+    /// The contents are streamed one at a time into one pack file, trees included: git's own
+    /// `update-index` would create a file per new object, or, with bulk check-in, probe the
+    /// object database once per object, and read every file a second time to stage it.
+    /// Contents go in as they are, without git's filters, as `write_blobs` stores them and
+    /// `blob_id` hashes them. Level-1 compression and no deltas (`--depth=0`: fast-import
+    /// would try each blob against the one before it, unrelated files here, for a third of
+    /// its time); `git gc` repacks later with a real delta search. Only the tree of the
+    /// scratch commit is used: `commit_tree` writes the real commit, with git's identity and
+    /// settings.
+    fn import(
+        &self,
+        host: &Host,
+        head: Option<&str>,
+        paths: &[String],
+        mut entry: impl FnMut(&str) -> Result<Staged> + Send,
+    ) -> Result<Oid> {
         let cmd = self.git("store the snapshot's files in the twin").args([
             "-c",
             "pack.compression=1",
             "fast-import",
+            "--depth=0",
             "--quiet",
             "--force",
             "--done",
@@ -341,30 +406,15 @@ impl Twin {
             let io = |e| Error::io("stream the snapshot's files into git", e);
             let mut entries = Vec::new();
             for (i, path) in paths.iter().enumerate() {
-                let full = self.dir.join(path);
-                let meta = match fs_err::symlink_metadata(&full) {
-                    Ok(m) => m,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (mode, bytes) = match entry(path)? {
+                    Staged::File { exec: false, bytes } => ("100644", bytes),
+                    Staged::File { exec: true, bytes } => ("100755", bytes),
+                    Staged::Link(target) => ("120000", target),
+                    Staged::Removed => {
                         entries.push(format!("D {}\n", import_path(path)));
                         continue;
                     }
-                    Err(e) => return Err(e.into()),
-                };
-                // A folder where an item was: the paths named inside it replace what HEAD has
-                // there, and a folder's own entries are never removed by its name.
-                if meta.is_dir() {
-                    continue;
-                }
-                let (mode, bytes) = if meta.file_type().is_symlink() {
-                    ("120000", fs_err::read_link(&full)?.into_os_string().into_encoded_bytes())
-                } else if meta.is_file() {
-                    let exec = meta.permissions().mode() & 0o111 != 0;
-                    (if exec { "100755" } else { "100644" }, fs_err::read(&full)?)
-                } else {
-                    return Err(Error::failed(format!(
-                        "{} in the twin is not a file, a symlink or a folder; move it away and run the snapshot again",
-                        full.display()
-                    )));
+                    Staged::Folder => continue,
                 };
                 let mark = i + 1;
                 write!(w, "blob\nmark :{mark}\ndata {}\n", bytes.len()).map_err(io)?;
@@ -393,7 +443,9 @@ impl Twin {
     }
 
     /// Stages `paths` from the working tree into the twin's own index in one `update-index`.
-    /// Their objects already exist (`import_paths`), so files are only hashed, not written.
+    /// Their objects already exist (`import`), so files are only hashed, not written.
+    /// `--replace`: a file that now stands where a folder was (or the reverse) replaces the
+    /// old entries, which come later in path order.
     fn update_index_paths(&self, host: &Host, paths: &[String]) -> Result<()> {
         let mut input = Vec::new();
         for p in paths {
@@ -407,6 +459,7 @@ impl Twin {
                     "update-index",
                     "--add",
                     "--remove",
+                    "--replace",
                     "--ignore-skip-worktree-entries",
                     "-z",
                     "--stdin",
@@ -932,6 +985,16 @@ mod tests {
         assert_eq!(status.stdout_text(), "?? f/unnamed\n");
         let refs = host.run(&twin.git("refs").args(["for-each-ref", "--format=%(refname)"])).unwrap();
         assert_eq!(refs.stdout_text(), "refs/heads/main\n", "the scratch ref is gone");
+
+        // And back: the folder becomes a file again; its old entry is named after it.
+        fs_err::remove_dir_all(dir.join("f/link")).unwrap();
+        fs_err::write(dir.join("f/link"), "file").unwrap();
+        twin.commit_paths(&host, &["f/link", "f/link/inside"].map(String::from), "third").unwrap();
+        let listing = head_listing(&host, &twin);
+        assert!(listing.iter().any(|l| l == "100644 f/link"), "{listing:#?}");
+        assert!(!listing.iter().any(|l| l.contains("inside")), "{listing:#?}");
+        let status = host.run(&twin.git("status").args(["status", "--porcelain"])).unwrap();
+        assert_eq!(status.stdout_text(), "?? f/unnamed\n");
     }
 
     #[test]

@@ -173,6 +173,27 @@ fn changed_and_removed_files_follow_the_machine() {
     assert_eq!(sb.git(&["rev-parse", "refs/twinsync/baseline"]), sb.git(&["rev-parse", "HEAD"]));
 }
 
+#[test]
+fn a_folder_that_becomes_a_file_and_back_is_committed_each_time() {
+    let sb = Sandbox::new("dir-file");
+    sb.write("/etc/app.d/one.conf", "one\n");
+    init_and_snapshot(&sb);
+    std::fs::remove_dir_all(sb.path("/etc/app.d")).unwrap();
+    sb.write("/etc/app.d", "now a file\n");
+    sb.ok(&["snapshot"]);
+    assert_eq!(sb.git(&["show", "HEAD:filesystem/etc/app.d"]), "now a file\n");
+    let tree = sb.git(&["ls-tree", "-r", "--name-only", "HEAD", "filesystem/etc"]);
+    assert!(!tree.contains("one.conf"), "{tree}");
+    std::fs::remove_file(sb.path("/etc/app.d")).unwrap();
+    sb.write("/etc/app.d/two.conf", "two\n");
+    sb.ok(&["snapshot"]);
+    assert_eq!(sb.git(&["show", "HEAD:filesystem/etc/app.d/two.conf"]), "two\n");
+    assert_eq!(sb.twin_file("filesystem/etc/app.d/two.conf").unwrap(), "two\n");
+    // The twin's own index agrees: git sees nothing changed in the working tree.
+    assert_eq!(sb.git(&["status", "--porcelain", "--", "filesystem"]), "");
+    assert_eq!(sb.git(&["rev-parse", "refs/twinsync/baseline"]), sb.git(&["rev-parse", "HEAD"]));
+}
+
 /// The planted corpus: every kind of secret the twin must never hold.
 fn plant_secrets(sb: &Sandbox) -> Vec<String> {
     let gh = format!("ghp_{}", "A1b2C3d4E5".repeat(4).chars().take(36).collect::<String>());
