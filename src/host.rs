@@ -175,15 +175,7 @@ impl Host {
             x = x.stdin(bytes);
         }
         let out = x.output().map_err(|e| Error::spawn(&cmd.summary, &cmd.display(), e))?;
-        let code = out.status.code().unwrap_or(-1);
-        if !cmd.ok_codes.contains(&code) {
-            let status = match out.status.code() {
-                Some(c) => format!("exit status {c}"),
-                None => "killed by a signal".to_string(),
-            };
-            return Err(Error::command(&cmd.summary, &cmd.display(), &status, &out.stderr));
-        }
-        Ok(Output { code, stdout: out.stdout, stderr: out.stderr })
+        finished(cmd, out)
     }
 
     /// Runs a command like `run`, its stdin written by `feed` while it runs: for input too
@@ -236,17 +228,24 @@ impl Host {
             (fed, _) => fed,
         };
         let out = out.map_err(|e| Error::spawn(&cmd.summary, &cmd.display(), e))?;
-        let code = out.status.code().unwrap_or(-1);
-        if !cmd.ok_codes.contains(&code) {
-            let status = match out.status.code() {
-                Some(c) => format!("exit status {c}"),
-                None => "killed by a signal".to_string(),
-            };
-            return Err(Error::command(&cmd.summary, &cmd.display(), &status, &out.stderr));
-        }
+        let out = finished(cmd, out)?;
         fed?;
-        Ok(Output { code, stdout: out.stdout, stderr: out.stderr })
+        Ok(out)
     }
+}
+
+/// A finished command's output, or the error that shows its command line, its status and its
+/// stderr tail when the status is not one of its ok codes.
+fn finished(cmd: &Cmd, out: std::process::Output) -> Result<Output> {
+    let code = out.status.code().unwrap_or(-1);
+    if !cmd.ok_codes.contains(&code) {
+        let status = match out.status.code() {
+            Some(c) => format!("exit status {c}"),
+            None => "killed by a signal".to_string(),
+        };
+        return Err(Error::command(&cmd.summary, &cmd.display(), &status, &out.stderr));
+    }
+    Ok(Output { code, stdout: out.stdout, stderr: out.stderr })
 }
 
 /// The input of a `run_fed` command, remembering whether writing to it failed: then the
