@@ -304,12 +304,15 @@ impl Ctx {
             } else {
                 r.to_string()
             };
-            let path = path.trim_end_matches('/').to_string();
             if !path.starts_with('/') || path.split('/').any(|s| s == "..") {
                 return Err(Error::bad_input(format!(
                     "config roots: '{r}' must be an absolute path or start with ~/"
                 )));
             }
+            // One spelling per folder (`//etc/./` is `/etc`): each root is walked in its own
+            // thread with its own cache file, so a folder must not be two roots.
+            let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+            let path = format!("/{}", parts.join("/"));
             if !res.contains(&path) {
                 res.push(path);
             }

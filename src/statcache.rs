@@ -271,9 +271,12 @@ impl StatCache {
         if !self.changed && self.unseen == 0 {
             return Ok(());
         }
-        // Two runs may save at once (a plan beside a snapshot): each writes its own temp file,
-        // and the last rename wins; every entry checks itself against the file anyway.
-        let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+        // Two saves may run at once (a plan beside a snapshot, two threads of one run): each
+        // writes its own temp file, and the last rename wins; every entry checks itself
+        // against the file anyway.
+        static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = file.with_extension(format!("tmp{}-{n}", std::process::id()));
         let f = fs_err::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         let mut out = std::io::BufWriter::new(f);
         out.write_all(format!("{FORMAT} {SCANNER:016x}\n").as_bytes())?;

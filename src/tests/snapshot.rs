@@ -194,6 +194,23 @@ fn a_folder_that_becomes_a_file_and_back_is_committed_each_time() {
     assert_eq!(sb.git(&["rev-parse", "refs/twinsync/baseline"]), sb.git(&["rev-parse", "HEAD"]));
 }
 
+#[test]
+fn one_folder_spelled_twice_in_roots_is_one_root() {
+    let sb = Sandbox::new("roots-spelling");
+    sb.write("/etc/app.conf", "a = 1\n");
+    sb.ok(&["config", "set", "roots", "//etc/./ /etc"]);
+    init_and_snapshot(&sb);
+    assert_eq!(sb.twin_file("filesystem/etc/app.conf").unwrap(), "a = 1\n");
+    let meta = sb.twin_file("system/files/metadata.txt").unwrap();
+    assert_eq!(meta.matches("/etc/app.conf").count(), 1, "{meta}");
+    // One stat cache for the machine's one root, one for the twin.
+    let caches = std::fs::read_dir(&sb.state)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("stat-cache-"))
+        .count();
+    assert_eq!(caches, 2);
+}
+
 /// The planted corpus: every kind of secret the twin must never hold.
 fn plant_secrets(sb: &Sandbox) -> Vec<String> {
     let gh = format!("ghp_{}", "A1b2C3d4E5".repeat(4).chars().take(36).collect::<String>());
