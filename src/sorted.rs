@@ -14,6 +14,16 @@ pub(crate) fn take<'a, V: 'a>(
     it.next_if(|(k, _)| k.as_str() == key).map(|(_, v)| v)
 }
 
+/// The value at `key` of a sorted list's iterator walked by keys that go up with gaps (paths
+/// looked up in the sorted metadata lines): smaller keys are skipped, and `key` is consumed.
+pub(crate) fn seek<'a, V: Copy + 'a>(
+    it: &mut Peekable<impl Iterator<Item = &'a (&'a str, V)>>,
+    key: &str,
+) -> Option<V> {
+    while it.next_if(|(k, _)| *k < key).is_some() {}
+    it.next_if(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
 /// The smallest of the next keys of several sorted iterators: the key the walk is at.
 pub(crate) fn next_key<'a>(keys: impl IntoIterator<Item = Option<&'a String>>) -> Option<&'a String> {
     keys.into_iter().flatten().min()
@@ -50,6 +60,16 @@ mod tests {
         }
         let want = [("/a", Some(1), None), ("/b", None, Some(20)), ("/c", Some(3), Some(30))];
         assert_eq!(seen, want.map(|(k, x, y)| (k.to_string(), x, y)));
+    }
+
+    #[test]
+    fn seek_skips_smaller_keys_and_finds_only_equal_ones() {
+        let lines = [("/a", 1), ("/b", 2), ("/d", 4)];
+        let mut it = lines.iter().peekable();
+        assert_eq!(seek(&mut it, "/b"), Some(2));
+        assert_eq!(seek(&mut it, "/c"), None);
+        assert_eq!(seek(&mut it, "/d"), Some(4));
+        assert_eq!(seek(&mut it, "/e"), None);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::journal;
 use crate::name::Name;
 use crate::planfile::{self, Domain, FileState, Line, Meta, Plan, Planned};
 use crate::snapshot::{self, CRONTAB_TXT, DESIRED_STATE_TXT, DPKG_TXT, METADATA_TXT};
-use crate::sorted::not_in;
+use crate::sorted::{not_in, seek};
 use crate::statcache::StatCache;
 use crate::twin::{blob_id, BlobId, Twin};
 use crate::{packages, services, startup, Ctx};
@@ -436,8 +436,7 @@ fn baseline_states<'t>(
         if !under_roots(&path, roots) {
             continue;
         }
-        while metas.next_if(|(k, _)| *k < path.as_str()).is_some() {}
-        let fields = metas.next_if(|(k, _)| *k == path.as_str()).map(|(_, m)| *m);
+        let fields = seek(&mut metas, &path);
         let state = match e.link {
             true => FileState::Link { oid: e.oid, owner: None },
             false => FileState::File { oid: e.oid, meta: None },
@@ -480,8 +479,7 @@ fn file_states(ctx: &Ctx, twin: &Twin, refs: &Refs) -> Result<States> {
             let meta = twin_lines.get_or_init(|| files::parse_metadata_lines(&twin_text));
             let mut metas = meta.as_ref().map_err(|e| twin_metadata_error(e))?.iter().peekable();
             let with = states.into_iter().map(|(p, st)| {
-                while metas.next_if(|(k, _)| *k < p.as_str()).is_some() {}
-                let fields = metas.next_if(|(k, _)| *k == p.as_str()).map(|(_, m)| *m);
+                let fields = seek(&mut metas, &p);
                 (p, fapply::with_meta(st, fields))
             });
             Ok::<_, Error>(with.collect::<BTreeMap<String, FileState>>())
