@@ -613,7 +613,7 @@ fn read_twin_tree(twin: &Twin, roots: &[String], cache: &mut StatCache) -> Resul
             if meta.is_dir() {
                 return true;
             }
-            let Some(rel) = path.strip_prefix(twin.dir()).ok().and_then(|r| r.to_str()) else { return false };
+            let Some(rel) = crate::walk::below(twin.dir(), path) else { return false };
             let link = meta.file_type().is_symlink();
             let oid = match cache.lookup(path, meta) {
                 Some(oid) => oid,

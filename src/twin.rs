@@ -27,20 +27,35 @@ pub(crate) struct BlobId(pub(crate) [u8; 20]);
 impl BlobId {
     /// Exactly 40 lowercase hex digits, as git prints an id; anything else is None.
     pub(crate) fn from_hex(hex: &str) -> Option<BlobId> {
-        let digit = |b: u8| match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            _ => None,
+        BlobId::from_hex_bytes(hex.as_bytes())
+    }
+
+    fn from_hex_bytes(hex: &[u8]) -> Option<BlobId> {
+        // A table and one check at the end: a listing parses 20,000 ids, and a branch per
+        // digit was most of its time.
+        const VALUE: [u8; 256] = {
+            let mut t = [0xff; 256];
+            let mut i = 0;
+            while i < 10 {
+                t[b'0' as usize + i] = i as u8;
+                i += 1;
+            }
+            let mut i = 0;
+            while i < 6 {
+                t[b'a' as usize + i] = 10 + i as u8;
+                i += 1;
+            }
+            t
         };
-        let hex = hex.as_bytes();
-        if hex.len() != 40 {
-            return None;
-        }
+        let hex: &[u8; 40] = hex.try_into().ok()?;
         let mut res = [0u8; 20];
+        let mut bad = 0;
         for (i, b) in res.iter_mut().enumerate() {
-            *b = digit(hex[2 * i])? << 4 | digit(hex[2 * i + 1])?;
+            let (hi, lo) = (VALUE[hex[2 * i] as usize], VALUE[hex[2 * i + 1] as usize]);
+            bad |= hi | lo;
+            *b = hi << 4 | lo;
         }
-        Some(BlobId(res))
+        (bad & 0xf0 == 0).then_some(BlobId(res))
     }
 }
 
@@ -261,13 +276,42 @@ impl Twin {
         rev: &str,
         under: &[&str],
     ) -> Result<Vec<(String, Entry)>> {
-        let out = host.run(
-            &self
-                .git("list the files of a snapshot")
-                .args(["ls-tree", "-r", "-z", "--full-tree", rev, "--"])
-                .args(under),
-        )?;
+        let out = host.run(&self.ls_tree_cmd(rev, under))?;
         Ok(parse_ls_tree(&out.stdout))
+    }
+
+    /// `ls_tree_list` of a commit named by its full id, kept in the file `cache` for the next
+    /// call with the same commit and folders. A commit's tree never changes, so git lists it
+    /// once: a `plan` or `status` after the first reads the listing of the baseline here
+    /// instead of from a second git process. The file holds git's own output after a header
+    /// naming the commit, the folders and the output's length; a file that says anything else
+    /// is ignored, and one that cannot be written only costs the listing next time.
+    pub(crate) fn ls_tree_list_cached(
+        &self,
+        host: &Host,
+        cache: &Path,
+        commit: &str,
+        under: &[&str],
+    ) -> Result<Vec<(String, Entry)>> {
+        // Only a full id names one tree for good; a ref or a short id is listed every time.
+        let full = commit.len() == 40 && BlobId::from_hex(commit).is_some();
+        let header = |len: usize| format!("{LISTING_FORMAT} {commit} {len} {}\n", under.join("\0"));
+        if full {
+            if let Some(body) = read_listing(cache, header) {
+                return Ok(parse_ls_tree(&body));
+            }
+        }
+        let out = host.run(&self.ls_tree_cmd(commit, under))?;
+        if full {
+            let _ = write_listing(cache, &header(out.stdout.len()), &out.stdout);
+        }
+        Ok(parse_ls_tree(&out.stdout))
+    }
+
+    fn ls_tree_cmd(&self, rev: &str, under: &[&str]) -> Cmd {
+        self.git("list the files of a snapshot")
+            .args(["ls-tree", "-r", "-z", "--full-tree", rev, "--"])
+            .args(under)
     }
 
     /// The contents of several files of a commit, by path; missing paths are left out.
@@ -826,16 +870,61 @@ fn parse_diff_tree(out: &[u8]) -> Vec<(Oid, String, Oid)> {
 }
 
 /// The listing sorted by path (git lists in that order already; it is checked, not assumed).
+/// The first line of a listing cache file starts with this.
+const LISTING_FORMAT: &str = "twinsync-listing 1";
+
+/// The listing a cache file holds, when its header is the one `header(length of the rest)`
+/// gives.
+fn read_listing(cache: &Path, header: impl Fn(usize) -> String) -> Option<Vec<u8>> {
+    let mut bytes = std::fs::read(cache).ok()?;
+    let nl = bytes.iter().position(|&b| b == b'\n')?;
+    let body_len = bytes.len() - nl - 1;
+    if bytes[..=nl] != *header(body_len).as_bytes() {
+        return None;
+    }
+    bytes.drain(..=nl);
+    Some(bytes)
+}
+
+/// Writes a listing cache file whole or not at all: a temp file (one per write, so two runs
+/// at once do not mix theirs), renamed over the old one.
+fn write_listing(cache: &Path, header: &str, body: &[u8]) -> Result<()> {
+    use fs_err::os::unix::fs::OpenOptionsExt;
+    use std::io::Write;
+    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if let Some(dir) = cache.parent() {
+        fs_err::create_dir_all(dir)?;
+    }
+    let tmp = cache.with_extension(format!("tmp{}-{n}", std::process::id()));
+    let mut f = fs_err::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(header.as_bytes())?;
+    f.write_all(body)?;
+    drop(f);
+    fs_err::rename(&tmp, cache)?;
+    Ok(())
+}
+
 fn parse_ls_tree(out: &[u8]) -> Vec<(String, Entry)> {
-    let mut res = Vec::new();
-    for rec in out.split(|&b| b == 0) {
-        let Ok(rec) = std::str::from_utf8(rec) else { continue };
-        let Some((meta, path)) = rec.split_once('\t') else { continue };
-        let mut it = meta.split(' ');
+    let mut res = Vec::with_capacity(out.len() / 100);
+    let mut rest = out;
+    while !rest.is_empty() {
+        // `CStr` finds the NUL a word at a time; the records are 100 bytes each, 20,000 of
+        // them in a listing of the machine.
+        let rec = match std::ffi::CStr::from_bytes_until_nul(rest) {
+            Ok(c) => c.to_bytes(),
+            Err(_) => rest,
+        };
+        rest = rest.get(rec.len() + 1..).unwrap_or_default();
+        // `<mode> <type> <id>\t<path>`
+        let Some(tab) = rec.iter().position(|&b| b == b'\t') else { continue };
+        let (meta, path) = (&rec[..tab], &rec[tab + 1..]);
+        let mut it = meta.split(|&b| b == b' ');
         let (Some(mode), Some(kind), Some(oid)) = (it.next(), it.next(), it.next()) else { continue };
         // A SHA-256 twin's longer ids are not read (such twins are not supported).
-        let Some(oid) = BlobId::from_hex(oid).filter(|_| kind == "blob") else { continue };
-        res.push((path.to_string(), Entry { link: mode == "120000", oid }));
+        let Some(oid) = BlobId::from_hex_bytes(oid).filter(|_| kind == b"blob") else { continue };
+        let Ok(path) = String::from_utf8(path.to_vec()) else { continue };
+        res.push((path, Entry { link: mode == b"120000", oid }));
     }
     if !res.windows(2).all(|w| w[0].0 < w[1].0) {
         res.sort_by(|a, b| a.0.cmp(&b.0));
@@ -925,6 +1014,54 @@ mod tests {
             format!("{} {path}", &head[..6])
         };
         out.stdout_text().split_terminator('\0').map(mode_path).collect()
+    }
+
+    #[test]
+    fn a_commit_is_listed_by_git_once_then_read_from_the_cache() {
+        let tmp = TempDir::new("listing-cache");
+        let (host, twin) = new_twin(&tmp);
+        fs_err::create_dir_all(twin.dir().join("filesystem/etc")).unwrap();
+        fs_err::write(twin.dir().join("filesystem/etc/hosts"), "127.0.0.1 localhost\n").unwrap();
+        let first = twin.commit_paths(&host, &["filesystem/etc/hosts".to_string()], "first").unwrap();
+        let cache = tmp.path().join("state/listing-cache");
+        let under = ["filesystem"];
+        let listed = twin.ls_tree_list(&host, &first, &under).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(twin.ls_tree_list_cached(&host, &cache, &first, &under).unwrap(), listed);
+        assert!(fs_err::read(&cache).unwrap().starts_with(format!("{LISTING_FORMAT} {first} ").as_bytes()));
+
+        // What the cache holds is what the next call gets: git is not asked again.
+        let other = format!("100644 blob {}\tfilesystem/etc/cached\0", "e".repeat(40));
+        let header =
+            |commit: &str, len: usize, under: &str| format!("{LISTING_FORMAT} {commit} {len} {under}\n");
+        fs_err::write(&cache, format!("{}{other}", header(&first, other.len(), "filesystem"))).unwrap();
+        let got = twin.ls_tree_list_cached(&host, &cache, &first, &under).unwrap();
+        assert_eq!(got.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(), ["filesystem/etc/cached"]);
+
+        // A file cut short, for another commit or other folders, or not a cache at all, is not
+        // read: git lists the commit, and its listing replaces the file.
+        for bad in [
+            format!("{}{}", header(&first, other.len() + 1, "filesystem"), other),
+            format!("{}{other}", header(&"0".repeat(40), other.len(), "filesystem")),
+            format!("{}{other}", header(&first, other.len(), "system")),
+            format!("{}{other}", header(&first, other.len(), "filesystem\0system")),
+            other.clone(),
+            String::new(),
+        ] {
+            fs_err::write(&cache, &bad).unwrap();
+            assert_eq!(twin.ls_tree_list_cached(&host, &cache, &first, &under).unwrap(), listed, "{bad:?}");
+            assert_ne!(fs_err::read_to_string(&cache).unwrap(), bad);
+        }
+
+        // A name that can move (a ref, a short id) is listed every time and never cached.
+        fs_err::remove_file(&cache).unwrap();
+        assert_eq!(twin.ls_tree_list_cached(&host, &cache, "HEAD", &under).unwrap(), listed);
+        assert_eq!(twin.ls_tree_list_cached(&host, &cache, &first[..12], &under).unwrap(), listed);
+        assert!(!cache.exists());
+        // A cache that cannot be written costs nothing but time.
+        let blocked = tmp.path().join("state/file/listing-cache");
+        fs_err::write(tmp.path().join("state/file"), "a file where a folder should be").unwrap();
+        assert_eq!(twin.ls_tree_list_cached(&host, &blocked, &first, &under).unwrap(), listed);
     }
 
     #[test]
@@ -1025,6 +1162,21 @@ mod tests {
         let missing = format!("{a}\nrefs/twinsync/baseline^{{commit}} missing\n");
         assert_eq!(parse_two_ids(&missing), (Some(a), None));
         assert_eq!(parse_two_ids("HEAD^{commit} missing\nx missing\n"), (None, None));
+    }
+
+    #[test]
+    fn blob_ids_are_exactly_forty_lowercase_hex_digits() {
+        let hex = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(BlobId::from_hex(hex).map(|id| id.to_string()).as_deref(), Some(hex));
+        for bad in [&hex[..39], &format!("{hex}8"), &hex.to_uppercase(), &hex.replace('7', "g"), ""] {
+            assert_eq!(BlobId::from_hex(bad), None, "{bad}");
+        }
+        // Every byte that is not a digit is refused, wherever it stands.
+        for b in (0..=255u8).filter(|b| !b.is_ascii_digit() && !(b'a'..=b'f').contains(b)) {
+            let mut odd = hex.as_bytes().to_vec();
+            odd[b as usize % 40] = b;
+            assert_eq!(BlobId::from_hex_bytes(&odd), None, "byte {b}");
+        }
     }
 
     #[test]

@@ -192,8 +192,11 @@ pub(crate) fn collect(
                     // every file.
                     let _ = cache.save();
                     drop(cache);
-                    // Unstable: no buffer of half the list.
-                    part.nodes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+                    // The walk's order is path order but for a folder after a sibling like
+                    // `a-b`. Unstable: no buffer of half the list.
+                    if !part.nodes.is_sorted_by(|a, b| a.path < b.path) {
+                        part.nodes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+                    }
                     part
                 })
             })
@@ -356,12 +359,16 @@ fn read_limited(path: &std::path::Path, limit: u64) -> Option<Vec<u8>> {
 /// not UTF-8, or holding a newline or another control character (it would break the
 /// line-based files of the twin).
 fn machine_path(host: &Host, path: &std::path::Path) -> Option<String> {
-    let rel = path.strip_prefix(host.root()).ok()?;
-    let rel = rel.to_str()?;
-    if rel.chars().any(|c| c.is_control()) {
+    let rel = crate::walk::below(host.root(), path)?;
+    // Bytes below 0x80 are the ASCII controls; a control above (U+0080 to U+009F) takes two.
+    let control = |b: &u8| *b < 0x20 || *b == 0x7f;
+    if rel.bytes().any(|b| control(&b)) || (!rel.is_ascii() && rel.chars().any(|c| c.is_control())) {
         return None;
     }
-    Some(format!("/{rel}"))
+    let mut res = String::with_capacity(rel.len() + 1);
+    res.push('/');
+    res.push_str(rel);
+    Some(res)
 }
 
 /// Reads `metadata.txt` into PATH → `TYPE MODE OWNER GROUP`; errors carry the line number.

@@ -7,20 +7,19 @@
 //! person can uncomment them to make the machine equal to the twin anyway. With no baseline (a
 //! fresh clone) or `--mirror`, every difference is a desired change.
 
-use std::collections::BTreeMap;
-
 pub(crate) use crate::planfile::Class;
 use crate::planfile::{FileState, Line};
 use crate::sorted::{next_key, take};
 
-/// The three states of every path, machine paths as keys. A path missing from a map is absent
-/// there.
+/// The three states of every path: lists of (machine path, state), each sorted by path with
+/// no path twice (lists, not maps: they are built in path order and walked side by side,
+/// never searched). A path missing from a list is absent there.
 #[derive(Default, Debug)]
 pub(crate) struct States {
     /// None: no baseline (or `--mirror`): plan two-way.
-    pub(crate) baseline: Option<BTreeMap<String, FileState>>,
-    pub(crate) twin: BTreeMap<String, FileState>,
-    pub(crate) live: BTreeMap<String, FileState>,
+    pub(crate) baseline: Option<Vec<(String, FileState)>>,
+    pub(crate) twin: Vec<(String, FileState)>,
+    pub(crate) live: Vec<(String, FileState)>,
 }
 
 /// One path where the twin and the machine differ.
@@ -92,10 +91,14 @@ fn verb(twin: &FileState, live: &FileState) -> Option<&'static str> {
 /// Every path where the twin and the machine differ, sorted by path.
 pub(crate) fn plan(states: &States) -> Vec<Item> {
     let absent = FileState::Absent;
-    // The three sorted maps walked side by side; only what is planned is copied.
-    let mut ts = states.twin.iter().peekable();
-    let mut ls = states.live.iter().peekable();
-    let mut bs = states.baseline.iter().flatten().peekable();
+    let sorted = |l: &[(String, FileState)]| l.windows(2).all(|w| w[0].0 < w[1].0);
+    debug_assert!(
+        sorted(&states.twin) && sorted(&states.live) && states.baseline.as_deref().is_none_or(sorted)
+    );
+    // The three sorted lists walked side by side; only what is planned is copied.
+    let mut ts = pairs(&states.twin).peekable();
+    let mut ls = pairs(&states.live).peekable();
+    let mut bs = pairs(states.baseline.as_deref().unwrap_or_default()).peekable();
     let mut res = Vec::new();
     while let Some(path) = next_key([ts.peek().map(|e| e.0), ls.peek().map(|e| e.0), bs.peek().map(|e| e.0)])
     {
@@ -124,6 +127,11 @@ pub(crate) fn plan(states: &States) -> Vec<Item> {
         });
     }
     res
+}
+
+/// A sorted list as the (key, value) pairs `sorted::take` walks.
+fn pairs(list: &[(String, FileState)]) -> impl Iterator<Item = (&String, &FileState)> {
+    list.iter().map(|(p, s)| (p, s))
 }
 
 /// The plan file's lines after the header: actions with their `#=`/`#+` records, drift and

@@ -27,7 +27,7 @@ use crate::planfile::{self, Domain, FileState, Line, Meta, Plan, Planned};
 use crate::snapshot::{self, CRONTAB_TXT, DESIRED_STATE_TXT, DPKG_TXT, METADATA_TXT};
 use crate::sorted::{not_in, seek};
 use crate::statcache::StatCache;
-use crate::twin::{blob_id, BlobId, Twin};
+use crate::twin::{blob_id, Twin};
 use crate::{packages, services, startup, Ctx};
 
 /// The domains a command names, in the order `apply all` runs them: none or `all` means every
@@ -396,24 +396,28 @@ fn under_roots(path: &str, roots: &[String]) -> bool {
     roots.iter().any(|r| path.strip_prefix(r.as_str()).is_some_and(|rest| rest.starts_with('/')))
 }
 
+/// The state folder's file that keeps the listing of the last baseline planned with
+/// (`Twin::ls_tree_list_cached`).
+const LISTING_CACHE: &str = "listing-cache";
+
 /// The state in baseline commit `b` of every file path under the captured roots.
 fn baseline_states<'t>(
     ctx: &Ctx,
     twin: &Twin,
     b: &str,
     roots: &[String],
-    twin_meta_id: BlobId,
     twin_text: &'t str,
     twin_lines: &SharedLines<'t>,
-) -> Result<BTreeMap<String, FileState>> {
+) -> Result<Vec<(String, FileState)>> {
     let host = &ctx.host;
-    let mut entries = twin.ls_tree_list(host, b, &["filesystem", METADATA_TXT])?;
+    let cache = ctx.state_dir().join(LISTING_CACHE);
+    let mut entries = twin.ls_tree_list_cached(host, &cache, b, &["filesystem", METADATA_TXT])?;
     let meta_entry = entries.iter().position(|(p, _)| p == METADATA_TXT).map(|i| entries.remove(i).1);
     // Usually the twin's metadata.txt is the baseline's (the same blob): it is then neither
     // read nor parsed again. (A twin's that does not parse is the twin walk's error to report.)
     let (own_text, own_lines);
     let meta: &[(&str, &str)] = match meta_entry {
-        Some(e) if e.oid == twin_meta_id => {
+        Some(e) if e.oid == blob_id(twin_text.as_bytes()) => {
             twin_lines.get_or_init(|| files::parse_metadata_lines(twin_text)).as_deref().unwrap_or_default()
         }
         _ => {
@@ -443,8 +447,8 @@ fn baseline_states<'t>(
         };
         states.push((path, fapply::with_meta(state, fields)));
     }
-    // In the listing's order, which is path order: the map is built in one pass.
-    Ok(states.into_iter().collect())
+    // In the listing's order, which is path order, each path once.
+    Ok(states)
 }
 
 /// Reads the three states of every file path: baseline, twin, machine.
@@ -458,31 +462,33 @@ fn file_states(ctx: &Ctx, twin: &Twin, refs: &Refs) -> Result<States> {
     // baseline meanwhile. Each walk has its own stat cache; a cache that cannot be saved only
     // costs time on the next run.
     let twin_text = twin_metadata_text(twin)?;
-    let twin_id = blob_id(twin_text.as_bytes());
     let twin_lines = SharedLines::new();
     let (baseline, twin_map, mut live) = std::thread::scope(|s| {
         let base = s.spawn(|| {
             let baseline = refs.baseline()?;
-            baseline
-                .map(|b| baseline_states(ctx, twin, &b, roots, twin_id, &twin_text, &twin_lines))
-                .transpose()
+            baseline.map(|b| baseline_states(ctx, twin, &b, roots, &twin_text, &twin_lines)).transpose()
         });
         let walk = s.spawn(|| {
             let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
             let states = twin_states(twin, roots, &mut cache);
             let _ = cache.save();
             drop(cache);
-            // The walk met paths in no order. Sorted (here, in this thread), they are walked
-            // alongside the metadata lines, which are sorted too, and make the map in one pass.
+            // The walk met the files in path order (each root's, and the roots are apart in
+            // path order): they are walked alongside the metadata lines, which are sorted too,
+            // and make the map in one pass.
             let mut states = states?;
-            states.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            if !states.is_sorted_by(|a, b| a.0 < b.0) {
+                // Roots out of path order, or one inside another (`/etc /etc/ssh`).
+                states.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                states.dedup_by(|a, b| a.0 == b.0);
+            }
             let meta = twin_lines.get_or_init(|| files::parse_metadata_lines(&twin_text));
             let mut metas = meta.as_ref().map_err(|e| twin_metadata_error(e))?.iter().peekable();
             let with = states.into_iter().map(|(p, st)| {
                 let fields = seek(&mut metas, &p);
                 (p, fapply::with_meta(st, fields))
             });
-            Ok::<_, Error>(with.collect::<BTreeMap<String, FileState>>())
+            Ok::<_, Error>(with.collect::<Vec<(String, FileState)>>())
         });
         let walked = files::collect(host, roots, &rules, &ctx.state_dir(), !ctx.global.quiet);
         // The machine's states, built while the other readers may still run; `collect` sorted
@@ -507,7 +513,8 @@ fn file_states(ctx: &Ctx, twin: &Twin, refs: &Refs) -> Result<States> {
             };
             live.push((n.path, state));
         }
-        let live: BTreeMap<String, FileState> = live.into_iter().collect();
+        // Overlapping roots met some paths twice, as equal nodes.
+        live.dedup_by(|a, b| a.0 == b.0);
         (base.join(), walk.join(), live)
     });
     let panicked = |_| Error::failed("a reader thread panicked; please report this as a bug");
@@ -516,17 +523,25 @@ fn file_states(ctx: &Ctx, twin: &Twin, refs: &Refs) -> Result<States> {
     let baseline = baseline.map_err(panicked)??;
     // The paths the twin or the baseline has and the walk did not meet, found by walking the
     // sorted maps side by side.
-    let mut others: Vec<String> = not_in(twin_map.keys(), &live);
+    fn paths(list: &[(String, FileState)]) -> impl Iterator<Item = &String> {
+        list.iter().map(|(p, _)| p)
+    }
+    let mut others: Vec<String> = not_in(paths(&twin_map), paths(&live));
     if let Some(b) = &baseline {
-        others.extend(not_in(b.keys(), &live));
+        others.extend(not_in(paths(b), paths(&live)));
         others.sort();
         others.dedup();
     }
+    let walked = live.len();
     for path in others {
         let state = fapply::live_state(host, &accounts, &path).map_err(Error::failed)?;
         if !matches!(state, FileState::Absent) {
-            live.insert(path, state);
+            live.push((path, state));
         }
+    }
+    if live.len() > walked {
+        // None of them was walked: no path is there twice.
+        live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     }
     Ok(States { baseline, twin: twin_map, live })
 }
@@ -698,8 +713,10 @@ fn twin_states(twin: &Twin, roots: &[String], cache: &mut StatCache) -> Result<V
         let fs_dir = twin.dir().join("filesystem");
         let mut failed = None;
         crate::walk::walk(&top, &mut |fs_path, m| {
-            let rel = fs_path.strip_prefix(&fs_dir).ok().and_then(|r| r.to_str());
-            let path = format!("/{}", rel.unwrap_or_default());
+            let rel = crate::walk::below(&fs_dir, fs_path);
+            let mut path = String::with_capacity(rel.map_or(1, |r| r.len() + 1));
+            path.push('/');
+            path.push_str(rel.unwrap_or_default());
             let m = match m {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,

@@ -31,13 +31,15 @@ fn link(c: char) -> FileState {
     FileState::Link { oid: oid(c), owner: Some(("root".into(), "root".into())) }
 }
 
-/// A map with the given paths; an `Absent` state leaves the path out, as the real maps do.
-fn map(entries: &[(&str, FileState)]) -> BTreeMap<String, FileState> {
-    entries
+/// A list of the given paths, sorted; an `Absent` state leaves the path out, as the real
+/// lists do.
+fn map(entries: &[(&str, FileState)]) -> Vec<(String, FileState)> {
+    let sorted: BTreeMap<String, FileState> = entries
         .iter()
         .filter(|(_, s)| !matches!(s, FileState::Absent))
         .map(|(p, s)| (p.to_string(), s.clone()))
-        .collect()
+        .collect();
+    sorted.into_iter().collect()
 }
 
 /// One path, three states.
@@ -432,13 +434,13 @@ fn mixed() -> States {
         ("/etc/extra", a.clone(), a.clone(), f('f')),                    // drift: created
         ("/etc/same", f('0'), f('0'), f('0')),                           // nothing
     ];
-    let mut states = States { baseline: Some(BTreeMap::new()), ..States::default() };
-    for (path, b, t, l) in rows {
-        states.baseline.as_mut().unwrap().extend(map(&[(path, b)]));
-        states.twin.extend(map(&[(path, t)]));
-        states.live.extend(map(&[(path, l)]));
+    let (mut b, mut t, mut l) = (Vec::new(), Vec::new(), Vec::new());
+    for (path, base, twin, live) in rows {
+        b.push((path, base));
+        t.push((path, twin));
+        l.push((path, live));
     }
-    states
+    States { baseline: Some(map(&b)), twin: map(&t), live: map(&l) }
 }
 
 #[test]
