@@ -468,3 +468,29 @@ fn plan_never_reads_the_twin_through_a_symlinked_folder() {
     let plan = plan_text(&sb);
     assert!(!plan.contains("planted"), "{plan}");
 }
+
+#[test]
+fn a_plan_compares_with_the_baseline_of_now_whatever_listing_the_state_folder_kept() {
+    let sb = Sandbox::new("listing");
+    sb.ok(&["init"]);
+    sb.ok(&["snapshot"]);
+    sb.ok(&["plan", "files"]);
+    let cache = sb.state.join("listing-cache");
+    let first = std::fs::read(&cache).expect("the plan kept the baseline's listing");
+    // The machine changes and a snapshot takes it in: a new baseline.
+    sb.write("/etc/hosts", "127.0.0.1 localhost\n10.0.0.9 printer\n");
+    sb.ok(&["snapshot"]);
+    // Then the twin is edited: against the new baseline a desired change; against the old
+    // one (which had the old /etc/hosts) it would read as a conflict.
+    sb.write_twin("filesystem/etc/hosts", "127.0.0.1 localhost\n10.0.0.9 printer\n10.0.0.2 nas\n");
+    sb.ok(&["plan", "files"]);
+    let body =
+        |plan: String| plan.lines().filter(|l| !l.starts_with("# twin ")).collect::<Vec<_>>().join("\n");
+    let plan = body(plan_text(&sb));
+    assert!(plan.lines().any(|l| l == "REPLACE /etc/hosts"), "{plan}");
+    assert!(!plan.contains("conflict"), "{plan}");
+    assert_ne!(std::fs::read(&cache).unwrap(), first, "the new baseline's listing replaced the old one");
+    // The next plan reads that listing from the state folder, and plans the same.
+    sb.ok(&["plan", "files"]);
+    assert_eq!(body(plan_text(&sb)), plan);
+}

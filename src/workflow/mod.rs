@@ -471,11 +471,13 @@ fn file_states(ctx: &Ctx, twin: &Twin, refs: &Refs) -> Result<States> {
         let walk = s.spawn(|| {
             let mut cache = StatCache::load(&ctx.state_dir(), twin.dir());
             let states = twin_states(twin, roots, &mut cache);
-            let _ = cache.save();
-            drop(cache);
+            // Saved (after an edit of the twin) and freed beside the merge below.
+            s.spawn(move || {
+                let _ = cache.save();
+            });
             // The walk met the files in path order (each root's, and the roots are apart in
             // path order): they are walked alongside the metadata lines, which are sorted too,
-            // and make the map in one pass.
+            // and make the list in one pass.
             let mut states = states?;
             if !states.is_sorted_by(|a, b| a.0 < b.0) {
                 // Roots out of path order, or one inside another (`/etc /etc/ssh`).
@@ -492,7 +494,7 @@ fn file_states(ctx: &Ctx, twin: &Twin, refs: &Refs) -> Result<States> {
         });
         let walked = files::collect(host, roots, &rules, &ctx.state_dir(), !ctx.global.quiet);
         // The machine's states, built while the other readers may still run; `collect` sorted
-        // the nodes by path, so the map is built in one pass.
+        // the nodes by path, so the list is sorted too.
         let mut live = Vec::with_capacity(walked.nodes.len());
         // Most files share an owner and a group: the last names are reused.
         let (mut last_user, mut last_group) = ((u32::MAX, Name::from("")), (u32::MAX, Name::from("")));
@@ -522,7 +524,7 @@ fn file_states(ctx: &Ctx, twin: &Twin, refs: &Refs) -> Result<States> {
     let twin_map = twin_map.map_err(panicked)??;
     let baseline = baseline.map_err(panicked)??;
     // The paths the twin or the baseline has and the walk did not meet, found by walking the
-    // sorted maps side by side.
+    // sorted lists side by side.
     fn paths(list: &[(String, FileState)]) -> impl Iterator<Item = &String> {
         list.iter().map(|(p, _)| p)
     }
