@@ -106,6 +106,14 @@ fn change_one_percent(base: &Path, paths: &[String], round: usize) {
     }
 }
 
+/// Waits, untimed, until the disk has caught up (`sync`): no timed run pays for the writeback
+/// of what an earlier one wrote (the kernel writes dirty pages back 30 s after, on the same
+/// two CPUs), whichever of TwinSync and its reference that was.
+fn settle() {
+    let ok = Command::new("sync").status().is_ok_and(|s| s.success());
+    assert!(ok, "sync failed");
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -267,8 +275,8 @@ fn snapshot_benchmark() {
     let mut rows = Vec::new();
 
     // First snapshot, against cp -a + git add -A + git commit of the same tree. Both write the
-    // whole tree, so each starts with the disk caught up (`sync`, untimed): neither pays for
-    // the other's writeback. They take turns at going first, and nothing is deleted until
+    // whole tree; each starts with the disk caught up, as every timed run does (`settle`):
+    // neither pays for the other's writeback. They take turns at going first, and nothing is deleted until
     // all runs are done, because ext4 makes whoever creates files right after a mass delete
     // skip the freshly freed inodes (seconds at 20,000 files).
     let (mut ts_first, mut mem_first, mut ref_first) = (Vec::new(), 0f64, Vec::new());
@@ -279,7 +287,7 @@ fn snapshot_benchmark() {
         std::fs::create_dir_all(&copy).unwrap();
         sh(&copy, "git init -q .");
         let reference = || {
-            sh(&copy, "sync");
+            settle();
             sh(
                 &copy,
                 &format!(
@@ -293,7 +301,7 @@ fn snapshot_benchmark() {
             ref_first.push(reference());
         }
         let ts = Ts::fresh(&bin, &root, base.join(format!("first{i}")));
-        sh(&copy, "sync");
+        settle();
         let (s, m) = ts.run(&["snapshot"]);
         ts_first.push(s);
         mem_first = mem_first.max(m);
@@ -322,9 +330,11 @@ fn snapshot_benchmark() {
     let copy = base.join("copy0");
     let (mut noop, mut mem_noop, mut floor) = (Vec::new(), 0f64, Vec::new());
     for _ in 0..runs {
+        settle();
         let (s, m) = ts.run(&["snapshot"]);
         noop.push(s);
         mem_noop = mem_noop.max(m);
+        settle();
         floor.push(sh(&copy, "git add -A && git status --porcelain"));
     }
     let noop = median(noop);
@@ -345,6 +355,7 @@ fn snapshot_benchmark() {
         for _ in 0..runs {
             // With nothing to commit, git commit (and so etckeeper) exits 1.
             let line = format!("{}; [ $? -le 1 ]", etckeeper_cmd(&script, &conf, "commit", "noop", &ek_copy));
+            settle();
             times.push(sh_try(&ek_copy, &line)?);
         }
         Ok(median(times))
@@ -364,10 +375,12 @@ fn snapshot_benchmark() {
     let (mut changed, mut mem_changed, mut ref_changed) = (Vec::new(), 0f64, Vec::new());
     for round in 1..=runs {
         change_one_percent(&root, &paths, round);
+        settle();
         let (s, m) = ts.run(&["snapshot"]);
         changed.push(s);
         mem_changed = mem_changed.max(m);
         change_one_percent(&copy, &paths, round);
+        settle();
         ref_changed.push(sh(&copy, "git add -A && git commit -qm changed"));
     }
     rows.push(Row {
@@ -382,6 +395,7 @@ fn snapshot_benchmark() {
     let (mut plan, mut mem_plan) = (Vec::new(), 0f64);
     for round in 1..=runs {
         change_one_percent(&ts.twin().join("filesystem"), &paths, 50 + round);
+        settle();
         let (s, m) = ts.run(&["plan", "files"]);
         plan.push(s);
         mem_plan = mem_plan.max(m);
@@ -399,6 +413,7 @@ fn snapshot_benchmark() {
     for round in 1..=runs {
         change_one_percent(&ts.twin().join("filesystem"), &paths, 60 + round);
         let _ = std::fs::remove_file(ts.dir.join("state/listing-cache"));
+        settle();
         let (s, m) = ts.run(&["plan", "files"]);
         cold.push(s);
         mem_cold = mem_cold.max(m);

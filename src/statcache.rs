@@ -13,9 +13,16 @@
 //!   can set it back (`touch -d` and `utimensat` set mtime and atime only; setting ctime needs the
 //!   system clock changed). So an edit that keeps the size and puts the mtime back is still seen.
 //! - The racy-git rule: an entry whose mtime or ctime is not older than the start of the run
-//!   that wrote it, less `RACY_SLACK`, is not kept, and the file is read again next time. A file
+//!   that wrote it, less a slack, is not kept, and the file is read again next time. A file
 //!   changed after it was read, within the same timestamp tick, would otherwise keep its stat.
-//!   The slack covers coarse timestamps (2 s on FAT, the kernel's coarse clock elsewhere).
+//!   The slack is longer than a tick: a write after the run started gets a ctime of at least
+//!   the start less one tick, so it differs from every kept entry's. A tick is the file
+//!   system's granularity or the kernel's coarse clock, whichever is coarser. Where timestamps
+//!   carry fractions of a second (ext4, xfs, btrfs, tmpfs) the clock's tick is at most 10 ms
+//!   (HZ=100), and the slack is `RACY_SLACK`, 100 ms. Where a timestamp has none (FAT keeps
+//!   mtime to 2 s, ext3 and small-inode ext4 to 1 s; the kernel truncates a time to the file
+//!   system's granularity when it sets it), the slack is `COARSE_RACY_SLACK`, 2 s. A
+//!   fine-grained time that happens to fall on a whole second only makes the rule stricter.
 //! - Only files that passed the content checks (no NUL byte, no secret) are entered for the
 //!   machine, and the cache is dropped whole when the content scanner's source changes
 //!   (`SCANNER`), so a cached verdict is the verdict the scanner would give. Whatever a snapshot
@@ -47,8 +54,12 @@ const FORMAT: &str = "twinsync-stat-cache 2";
 /// scanner differs does not trust verdicts an older one cached.
 const SCANNER: u64 = fnv1a(include_bytes!("secrets.rs"));
 
-/// How much older than the run that cached it a file's times must be to be trusted.
-const RACY_SLACK: Duration = Duration::from_secs(2);
+/// How much older than the run that cached it a file's times must be to be trusted, when
+/// they carry fractions of a second: ten ticks of the kernel's coarse clock at HZ=100.
+const RACY_SLACK: Duration = Duration::from_millis(100);
+
+/// The same, when a time is a whole second: the file system keeps times to 1 s or 2 s.
+const COARSE_RACY_SLACK: Duration = Duration::from_secs(2);
 
 const fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -73,6 +84,16 @@ pub(crate) struct Stat {
 }
 
 impl Stat {
+    /// Whether a file's entry may be kept by a run that started at `started_ns` (ns since the
+    /// epoch): both its times older than the start less the slack (the module's racy rule).
+    fn settled(&self, started_ns: i64) -> bool {
+        let whole_second = |ns: i64| ns.rem_euclid(1_000_000_000) == 0;
+        let coarse = whole_second(self.mtime_ns) || whole_second(self.ctime_ns);
+        let slack = if coarse { COARSE_RACY_SLACK } else { RACY_SLACK };
+        let limit = started_ns - slack.as_nanos() as i64;
+        self.mtime_ns < limit && self.ctime_ns < limit
+    }
+
     pub(crate) fn of(meta: &std::fs::Metadata) -> Stat {
         // i64 nanoseconds reach the year 2262.
         let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
@@ -265,7 +286,6 @@ impl StatCache {
     /// racy entries: those whose mtime or ctime is not clearly older than this run's start.
     pub(crate) fn save(&self) -> Result<()> {
         let Some(file) = &self.file else { return Ok(()) };
-        let limit = self.started_ns - RACY_SLACK.as_nanos() as i64;
         // Nothing recorded and every loaded entry seen again: the file already holds exactly
         // what would be written (its entries were not racy when saved, and this run is later).
         if !self.changed && self.unseen == 0 {
@@ -285,7 +305,7 @@ impl StatCache {
         out.write_all(b"\n")?;
         for c in &self.entries {
             let s = &c.stat;
-            if !c.seen || s.mtime_ns >= limit || s.ctime_ns >= limit {
+            if !c.seen || !s.settled(self.started_ns) {
                 continue;
             }
             let (off, len) = (c.key.0 as usize, c.key.1 as usize);
@@ -358,6 +378,31 @@ mod tests {
 
     fn oid() -> BlobId {
         BlobId::from("ce013625030ba8dba906f756967f9e9ca394464a")
+    }
+
+    #[test]
+    fn an_entry_is_kept_once_its_times_are_older_than_the_start_less_the_slack() {
+        let start: i64 = 1_800_000_000_123_456_789;
+        let stat = |mtime_ns: i64, ctime_ns: i64| Stat {
+            size: 1,
+            mtime_ns,
+            ctime_ns,
+            ino: 1,
+            dev: 1,
+            mode: 0o100644,
+        };
+        let ms = 1_000_000;
+        // Fine timestamps: 100 ms of slack.
+        assert!(stat(start - 101 * ms, start - 101 * ms).settled(start));
+        assert!(!stat(start - 99 * ms, start - 500 * ms).settled(start), "a young mtime");
+        assert!(!stat(start - 500 * ms, start - 99 * ms).settled(start), "a young ctime");
+        assert!(!stat(start - 500 * ms, start + 1).settled(start), "a ctime after the start");
+        // A time without a fraction of a second (FAT, ext3): 2 s of slack.
+        let second = (start / 1_000_000_000 - 1) * 1_000_000_000;
+        assert!(!stat(second, start - 500 * ms).settled(start), "mtime on a whole second, 1.1 s old");
+        assert!(!stat(start - 500 * ms, second).settled(start), "ctime on a whole second");
+        let older = second - 1_000_000_000;
+        assert!(stat(older, older).settled(start), "both 2.1 s old");
     }
 
     #[test]
