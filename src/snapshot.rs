@@ -482,19 +482,17 @@ fn observe(ctx: &Ctx, roots: &[String]) -> Result<Observation> {
     };
 
     // Files. `metadata.txt` is rendered straight from the nodes, which `collect` sorted by
-    // path (a path met twice, from overlapping roots, is one line, as in a map).
+    // path, each path once.
     let mut excluded = fs.excluded;
     let mut metadata = String::new();
     let mut file_items = Vec::with_capacity(fs.nodes.len());
-    for (i, n) in fs.nodes.iter().enumerate() {
+    for n in &fs.nodes {
         if n.kind != Kind::Dir {
             let path = twin_path(&n.path);
             file_items.push((path, Some(Item { link: n.kind == Kind::Link, oid: n.oid })));
             obs.report.captured += 1;
         }
-        if fs.nodes.get(i + 1).is_none_or(|next| next.path != n.path) {
-            n.write_meta(&accounts, &mut metadata);
-        }
+        n.write_meta(&accounts, &mut metadata);
     }
     // The nodes are sorted, so the map is built in one pass.
     obs.items = file_items.into_iter().collect();

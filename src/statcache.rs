@@ -61,6 +61,29 @@ const RACY_SLACK: Duration = Duration::from_millis(100);
 /// The same, when a time is a whole second: the file system keeps times to 1 s or 2 s.
 const COARSE_RACY_SLACK: Duration = Duration::from_secs(2);
 
+/// Writes a cache file of the state folder whole or not at all: what `write` writes goes to a
+/// temp file of its own (named by process and a per-process count, so two writers at once
+/// never mix theirs), mode 0600, renamed over the old file; a failed write removes its temp
+/// file. Buffered a MiB at a time: a stat cache of 20,000 files is 2 MiB.
+pub(crate) fn write_whole(file: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = file.with_extension(format!("tmp{}-{n}", std::process::id()));
+    let res = (|| {
+        let f = fs_err::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
+        write(&mut out)?;
+        out.flush()?;
+        drop(out);
+        fs_err::rename(&tmp, file)?;
+        Ok(())
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
 const fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut i = 0;
@@ -291,40 +314,32 @@ impl StatCache {
         if !self.changed && self.unseen == 0 {
             return Ok(());
         }
-        // Two saves may run at once (a plan beside a snapshot, two threads of one run): each
-        // writes its own temp file, and the last rename wins; every entry checks itself
-        // against the file anyway.
-        static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = file.with_extension(format!("tmp{}-{n}", std::process::id()));
-        let f = fs_err::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        // One write per MiB, not per 8 KiB: a cache of 20,000 files is 2 MiB.
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
-        out.write_all(format!("{FORMAT} {SCANNER:016x}\n").as_bytes())?;
-        out.write_all(&self.top)?;
-        out.write_all(b"\n")?;
-        for c in &self.entries {
-            let s = &c.stat;
-            if !c.seen || !s.settled(self.started_ns) {
-                continue;
+        // Two saves may run at once (a plan beside a snapshot, two threads of one run): the
+        // last rename wins; every entry checks itself against the file anyway.
+        write_whole(file, |out| {
+            out.write_all(format!("{FORMAT} {SCANNER:016x}\n").as_bytes())?;
+            out.write_all(&self.top)?;
+            out.write_all(b"\n")?;
+            for c in &self.entries {
+                let s = &c.stat;
+                if !c.seen || !s.settled(self.started_ns) {
+                    continue;
+                }
+                let (off, len) = (c.key.0 as usize, c.key.1 as usize);
+                let mut rec = [0u8; RECORD];
+                rec[0..8].copy_from_slice(&s.size.to_le_bytes());
+                rec[8..16].copy_from_slice(&s.mtime_ns.to_le_bytes());
+                rec[16..24].copy_from_slice(&s.ctime_ns.to_le_bytes());
+                rec[24..32].copy_from_slice(&s.ino.to_le_bytes());
+                rec[32..40].copy_from_slice(&s.dev.to_le_bytes());
+                rec[40..44].copy_from_slice(&s.mode.to_le_bytes());
+                rec[44..64].copy_from_slice(&c.oid.0);
+                rec[64..68].copy_from_slice(&c.key.1.to_le_bytes());
+                out.write_all(&rec)?;
+                out.write_all(&self.keys[off..off + len])?;
             }
-            let (off, len) = (c.key.0 as usize, c.key.1 as usize);
-            let mut rec = [0u8; RECORD];
-            rec[0..8].copy_from_slice(&s.size.to_le_bytes());
-            rec[8..16].copy_from_slice(&s.mtime_ns.to_le_bytes());
-            rec[16..24].copy_from_slice(&s.ctime_ns.to_le_bytes());
-            rec[24..32].copy_from_slice(&s.ino.to_le_bytes());
-            rec[32..40].copy_from_slice(&s.dev.to_le_bytes());
-            rec[40..44].copy_from_slice(&s.mode.to_le_bytes());
-            rec[44..64].copy_from_slice(&c.oid.0);
-            rec[64..68].copy_from_slice(&c.key.1.to_le_bytes());
-            out.write_all(&rec)?;
-            out.write_all(&self.keys[off..off + len])?;
-        }
-        out.flush()?;
-        drop(out);
-        fs_err::rename(&tmp, file)?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Reads a cache file: the header line, the tree's folder line, then records of

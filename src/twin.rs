@@ -294,7 +294,7 @@ impl Twin {
         under: &[&str],
     ) -> Result<Vec<(String, Entry)>> {
         // Only a full id names one tree for good; a ref or a short id is listed every time.
-        let full = commit.len() == 40 && BlobId::from_hex(commit).is_some();
+        let full = BlobId::from_hex(commit).is_some();
         let header = |len: usize| format!("{LISTING_FORMAT} {commit} {len} {}\n", under.join("\0"));
         if full {
             if let Some(body) = read_listing(cache, header) {
@@ -869,7 +869,6 @@ fn parse_diff_tree(out: &[u8]) -> Vec<(Oid, String, Oid)> {
     res
 }
 
-/// The listing sorted by path (git lists in that order already; it is checked, not assumed).
 /// The first line of a listing cache file starts with this.
 const LISTING_FORMAT: &str = "twinsync-listing 1";
 
@@ -886,25 +885,19 @@ fn read_listing(cache: &Path, header: impl Fn(usize) -> String) -> Option<Vec<u8
     Some(bytes)
 }
 
-/// Writes a listing cache file whole or not at all: a temp file (one per write, so two runs
-/// at once do not mix theirs), renamed over the old one.
+/// Writes a listing cache file whole or not at all (`statcache::write_whole`).
 fn write_listing(cache: &Path, header: &str, body: &[u8]) -> Result<()> {
-    use fs_err::os::unix::fs::OpenOptionsExt;
-    use std::io::Write;
-    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if let Some(dir) = cache.parent() {
         fs_err::create_dir_all(dir)?;
     }
-    let tmp = cache.with_extension(format!("tmp{}-{n}", std::process::id()));
-    let mut f = fs_err::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    f.write_all(header.as_bytes())?;
-    f.write_all(body)?;
-    drop(f);
-    fs_err::rename(&tmp, cache)?;
-    Ok(())
+    crate::statcache::write_whole(cache, |out| {
+        out.write_all(header.as_bytes())?;
+        out.write_all(body)?;
+        Ok(())
+    })
 }
 
+/// The listing sorted by path (git lists in that order already; it is checked, not assumed).
 fn parse_ls_tree(out: &[u8]) -> Vec<(String, Entry)> {
     let mut res = Vec::with_capacity(out.len() / 100);
     let mut rest = out;

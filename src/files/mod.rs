@@ -167,7 +167,7 @@ impl Accounts {
 }
 
 /// Walks the captured folders, each in its own thread with its own stat cache (one file per
-/// root in `state_dir`), and returns the nodes sorted by path. Only blob ids are kept, never
+/// root in `state_dir`), and returns the nodes sorted by path, each path once. Only blob ids are kept, never
 /// contents: whoever writes a file into the twin reads it again and checks its blob id. A
 /// file whose `lstat` the cache knows is not read: it passed the content checks when it was
 /// cached, with that very content.
@@ -218,9 +218,11 @@ pub(crate) fn collect(
         res.notes.extend(part.notes);
     }
     // Each part is sorted, and so is the whole when the roots are apart in path order (the
-    // usual case). Equal paths (overlapping roots) are equal nodes.
-    if !res.nodes.is_sorted_by(|a, b| a.path <= b.path) {
+    // usual case). Overlapping roots (`/etc /etc/ssh`) meet some paths twice, as equal nodes:
+    // each is kept once, here rather than by every caller.
+    if !res.nodes.is_sorted_by(|a, b| a.path < b.path) {
         res.nodes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        res.nodes.dedup_by(|a, b| a.path == b.path);
     }
     res.excluded.sort_by(|a, b| a.1.cmp(&b.1));
     res.excluded.dedup();
@@ -361,8 +363,8 @@ fn read_limited(path: &std::path::Path, limit: u64) -> Option<Vec<u8>> {
 fn machine_path(host: &Host, path: &std::path::Path) -> Option<String> {
     let rel = crate::walk::below(host.root(), path)?;
     // Bytes below 0x80 are the ASCII controls; a control above (U+0080 to U+009F) takes two.
-    let control = |b: &u8| *b < 0x20 || *b == 0x7f;
-    if rel.bytes().any(|b| control(&b)) || (!rel.is_ascii() && rel.chars().any(|c| c.is_control())) {
+    let ascii_control = rel.bytes().any(|b| b < 0x20 || b == 0x7f);
+    if ascii_control || (!rel.is_ascii() && rel.chars().any(char::is_control)) {
         return None;
     }
     let mut res = String::with_capacity(rel.len() + 1);
@@ -514,12 +516,14 @@ mod tests {
         let host = Host::new(&root);
         let rules = Rules::new("/home/ana", Excludes::default(), 1 << 20);
         // Out of order, and "/etc-old" sorts between "/etc" and "/etc/a" path by path.
-        let roots = ["/home/ana/.config", "/etc", "/etc-old", "/missing"].map(String::from);
+        // "/etc/a" inside "/etc": its files come once.
+        let roots = ["/home/ana/.config", "/etc", "/etc-old", "/missing", "/etc/a"].map(String::from);
         let got = collect(&host, &roots, &rules, &state, false);
         let paths: Vec<&str> =
             got.nodes.iter().filter(|n| n.kind == Kind::File).map(|n| n.path.as_str()).collect();
         assert_eq!(paths, ["/etc-old/c.conf", "/etc/a/x.conf", "/etc/b.conf", "/home/ana/.config/app/rc"]);
         assert!(got.nodes.is_sorted_by(|a, b| a.path <= b.path));
+        assert!(got.nodes.is_sorted_by(|a, b| a.path < b.path), "each path once");
         let x = got.nodes.iter().find(|n| n.path == "/etc/a/x.conf").unwrap();
         assert_eq!(x.oid, blob_id(b"etc/a/x.conf"));
         assert_eq!(got.notes, ["files: /missing does not exist; nothing captured there"]);

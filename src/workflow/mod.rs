@@ -494,7 +494,7 @@ fn file_states(ctx: &Ctx, twin: &Twin, refs: &Refs) -> Result<States> {
         });
         let walked = files::collect(host, roots, &rules, &ctx.state_dir(), !ctx.global.quiet);
         // The machine's states, built while the other readers may still run; `collect` sorted
-        // the nodes by path, so the list is sorted too.
+        // the nodes by path, each path once, so the list is too.
         let mut live = Vec::with_capacity(walked.nodes.len());
         // Most files share an owner and a group: the last names are reused.
         let (mut last_user, mut last_group) = ((u32::MAX, Name::from("")), (u32::MAX, Name::from("")));
@@ -515,8 +515,6 @@ fn file_states(ctx: &Ctx, twin: &Twin, refs: &Refs) -> Result<States> {
             };
             live.push((n.path, state));
         }
-        // Overlapping roots met some paths twice, as equal nodes.
-        live.dedup_by(|a, b| a.0 == b.0);
         (base.join(), walk.join(), live)
     });
     let panicked = |_| Error::failed("a reader thread panicked; please report this as a bug");
